@@ -1,0 +1,57 @@
+package cache
+
+// OriginKind tells which producer made a change (DESIGN §4: files and the API are two producers
+// of one change type).
+type OriginKind uint8
+
+// The producers of changes.
+const (
+	OriginFile OriginKind = iota + 1 // a file was loaded or edited
+	OriginAPI                        // a Wix request
+)
+
+// String names the origin for logs.
+func (k OriginKind) String() string {
+	switch k {
+	case OriginFile:
+		return "file"
+	case OriginAPI:
+		return "api"
+	}
+	return "unknown"
+}
+
+// Origin says where a change came from: which producer on which replica, and for file changes
+// which file.
+type Origin struct {
+	Kind    OriginKind
+	Replica string
+	Path    string
+}
+
+// Item is one row as field key to value. In an insert it is the whole row; in an update only the
+// fields it names are set (a null value empties the cell). Both carry the row's _id.
+type Item map[string]Value
+
+// ID returns the item's _id, or "" when it has none.
+func (it Item) ID() string { return it[FieldID].s }
+
+// ChangeSet is one mutation of one collection, applied atomically: readers see the snapshot
+// before it or after it, never a mix. The parts apply in this order: Drop or Replace, then
+// Truncate, Remove, Update and Insert.
+type ChangeSet struct {
+	Collection string
+	Origin     Origin
+	// BaseVersion, when non-zero, must be the collection's current version, or the change fails
+	// with ErrVersionConflict (optimistic concurrency).
+	BaseVersion uint64
+	// Replace, when set, replaces the whole collection, creating it if needed: a file was loaded
+	// or re-read in full.
+	Replace *Table
+	// Drop removes the collection.
+	Drop     bool
+	Truncate bool
+	Remove   []string
+	Update   []Item
+	Insert   []Item
+}

@@ -1,0 +1,35 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors of the domain. Adapters map them to protocol error codes with errors.Is.
+var (
+	ErrCollectionNotFound = errors.New("collection not found")
+	ErrCollectionExists   = errors.New("collection already exists")
+	ErrItemNotFound       = errors.New("item not found")
+	ErrDuplicateID        = errors.New("duplicate _id")
+	ErrVersionConflict    = errors.New("version conflict")
+	ErrReadOnly           = errors.New("read-only")
+)
+
+// ValidationError says which field of which collection a change or schema got wrong, and why.
+type ValidationError struct {
+	Collection string
+	Field      string
+	Reason     string
+}
+
+func (e *ValidationError) Error() string {
+	switch {
+	case e.Collection != "" && e.Field != "":
+		return fmt.Sprintf("collection %s: field %s: %s", e.Collection, e.Field, e.Reason)
+	case e.Field != "":
+		return fmt.Sprintf("field %s: %s", e.Field, e.Reason)
+	case e.Collection != "":
+		return fmt.Sprintf("collection %s: %s", e.Collection, e.Reason)
+	}
+	return e.Reason
+}
