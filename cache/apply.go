@@ -145,12 +145,7 @@ func (s *Snapshot) liveCopy(c int) []uint64 {
 	return lv
 }
 
-type cellEdit struct {
-	off int
-	v   Value
-}
-
-// update sets the named fields of existing rows, rebuilding each touched chunk once per column.
+// update sets the named fields of existing rows, patching each touched chunk once per column.
 func (s *Snapshot) update(items []Item) {
 	edits := map[[2]int][]cellEdit{} // (field, chunk) -> edits in order
 	for _, it := range items {
@@ -166,44 +161,48 @@ func (s *Snapshot) update(items []Item) {
 	}
 	for k, es := range edits {
 		col := s.cols[k[0]]
-		vals := col.chunks[k[1]].values(col.typ)
-		for _, e := range es {
-			vals[e.off] = e.v
-		}
-		col.chunks[k[1]] = encodeChunk(col.typ, vals)
+		ch := col.chunks[k[1]]
+		col.chunks[k[1]] = ch.patched(col.typ, ch.n, es)
 	}
 }
 
-// insert appends rows at the end, filling the last chunk first.
+// insert appends rows at the end: it fills the last chunk, then starts new ones.
 func (s *Snapshot) insert(items []Item) {
 	last := len(s.lens) - 1
-	reuse := last >= 0 && s.lens[last] < ChunkSize
+	fill := 0
+	if last >= 0 {
+		fill = min(ChunkSize-s.lens[last], len(items))
+	}
 	for f, col := range s.cols {
 		key := s.schema.Field(f).Key
-		b := NewColumnBuilder(col.typ)
-		b.chunks = col.chunks
-		if reuse {
-			b.chunks = col.chunks[:last]
-			for _, v := range col.chunks[last].values(col.typ) {
-				b.Append(v)
+		if fill > 0 {
+			old := col.chunks[last]
+			edits := make([]cellEdit, fill)
+			for j := range edits {
+				edits[j] = cellEdit{old.n + j, items[j][key]}
 			}
+			col.chunks[last] = old.patched(col.typ, old.n+fill, edits)
 		}
-		for _, it := range items {
-			b.Append(it[key])
+		rest := items[fill:]
+		vals := make([]Value, 0, min(len(rest), ChunkSize))
+		for lo := 0; lo < len(rest); lo += ChunkSize {
+			vals = vals[:0]
+			for _, it := range rest[lo:min(lo+ChunkSize, len(rest))] {
+				vals = append(vals, it[key])
+			}
+			col.chunks = append(col.chunks, encodeChunk(col.typ, vals))
 		}
-		s.cols[f] = b.Build()
 	}
-	if reuse {
+	if fill > 0 {
 		oldLen := s.lens[last]
-		newLen := min(ChunkSize, oldLen+len(items))
-		s.lens[last] = newLen
-		if s.live[last] != nil {
-			lv := make([]uint64, words(newLen))
-			copy(lv, s.live[last])
-			for i := oldLen; i < newLen; i++ {
-				lv[i>>6] |= 1 << (uint(i) & 63)
+		s.lens[last] += fill
+		if lv := s.live[last]; lv != nil {
+			grown := make([]uint64, words(s.lens[last]))
+			copy(grown, lv)
+			for i := oldLen; i < s.lens[last]; i++ {
+				grown[i>>6] |= 1 << (uint(i) & 63)
 			}
-			s.live[last] = lv
+			s.live[last] = grown
 		}
 	}
 	for len(s.lens) < s.cols[0].NumChunks() {

@@ -203,3 +203,135 @@ func (c *Chunk) dictEncode() bool {
 }
 
 func words(n int) int { return (n + 63) >> 6 }
+
+// cellEdit sets cell off of a chunk to v.
+type cellEdit struct {
+	off int
+	v   Value
+}
+
+// patched returns a copy of c, grown to n cells, with the edits applied in order (a later edit
+// of the same cell wins); cells past c's end that no edit sets are empty. It copies the typed
+// slices and sets the cells, keeping a dictionary-encoded chunk encoded while its dictionary has
+// room, so a one-cell change costs a copy of one chunk of one column.
+func (c *Chunk) patched(t FieldType, n int, edits []cellEdit) *Chunk {
+	present := make([]uint64, words(n))
+	copy(present, c.present)
+	for _, e := range edits {
+		if e.v.k == KindNull {
+			present[e.off>>6] &^= 1 << (uint(e.off) & 63)
+		} else {
+			present[e.off>>6] |= 1 << (uint(e.off) & 63)
+		}
+	}
+	out := newChunk(n, present)
+	switch t {
+	case TypeNumber:
+		out.nums = make([]float64, n)
+		copy(out.nums, c.nums)
+		for _, e := range edits {
+			out.nums[e.off] = e.v.Num()
+		}
+	case TypeDateTime:
+		out.times = make([]int64, n)
+		copy(out.times, c.times)
+		for _, e := range edits {
+			out.times[e.off] = e.v.Millis()
+		}
+	case TypeBoolean:
+		out.bools = make([]uint64, words(n))
+		copy(out.bools, c.bools)
+		for _, e := range edits {
+			if e.v.Bool() {
+				out.bools[e.off>>6] |= 1 << (uint(e.off) & 63)
+			} else {
+				out.bools[e.off>>6] &^= 1 << (uint(e.off) & 63)
+			}
+		}
+	default:
+		if c.dict != nil && out.patchDict(c, edits) {
+			break
+		}
+		out.patchText(c, edits)
+	}
+	return out
+}
+
+// patchDict sets out's cells from c's dictionary and the edits; it reports false, having done
+// nothing, when the new strings would overflow the dictionary.
+func (out *Chunk) patchDict(c *Chunk, edits []cellEdit) bool {
+	dict := c.dict
+	copied := false
+	codes := make([]uint8, out.n)
+	copy(codes, c.codes)
+	empty := -1 // code of "", for cells past c's end
+	for _, e := range edits {
+		code := slicesIndex(dict, e.v.s)
+		if code < 0 {
+			if len(dict) == maxDict {
+				return false
+			}
+			if !copied {
+				dict, copied = append([]string(nil), dict...), true
+			}
+			code = len(dict)
+			dict = append(dict, e.v.s)
+		}
+		codes[e.off] = uint8(code)
+	}
+	if out.n > c.n {
+		if empty = slicesIndex(dict, ""); empty < 0 {
+			if len(dict) == maxDict {
+				return false
+			}
+			if !copied {
+				dict = append([]string(nil), dict...)
+			}
+			empty = len(dict)
+			dict = append(dict, "")
+		}
+		set := make([]bool, out.n-c.n)
+		for _, e := range edits {
+			if e.off >= c.n {
+				set[e.off-c.n] = true
+			}
+		}
+		for i, ok := range set {
+			if !ok {
+				codes[c.n+i] = uint8(empty)
+			}
+		}
+	}
+	out.dict, out.codes = dict, codes
+	return true
+}
+
+// patchText rebuilds a plain arena with the edits applied.
+func (out *Chunk) patchText(c *Chunk, edits []cellEdit) {
+	override := make(map[int]string, len(edits))
+	size := len(c.data)
+	for _, e := range edits {
+		override[e.off] = e.v.s
+		size += len(e.v.s)
+	}
+	data := make([]byte, 0, size)
+	offs := make([]uint32, out.n+1)
+	for i := 0; i < out.n; i++ {
+		if s, ok := override[i]; ok {
+			data = append(data, s...)
+		} else if i < c.n {
+			data = append(data, c.Text(i)...)
+		}
+		offs[i+1] = uint32(len(data))
+	}
+	out.data, out.offs = data, offs
+}
+
+func slicesIndex(dict []string, s string) int {
+	for i, d := range dict {
+		if d == s {
+			return i
+		}
+	}
+	return -1
+}
