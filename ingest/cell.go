@@ -5,13 +5,13 @@ package ingest
 type cellKind uint8
 
 const (
-	cellEmpty  cellKind = iota
-	cellText            // text whose type is inferred (number, boolean, datetime or text)
-	cellLiteral         // text that stays text whatever it looks like (a CSV cell written '=1+1)
-	cellNumber          // a typed number cell (XLSX); text holds its raw form, num its value
-	cellBool            // a typed boolean cell (XLSX); b holds it
-	cellDate            // a number cell with a date format (XLSX); ms holds it, text its ISO form
-	cellError           // an error value such as #DIV/0! (XLSX); text holds it
+	cellEmpty   cellKind = iota
+	cellText             // text whose type is inferred (number, boolean, datetime or text)
+	cellLiteral          // text that stays text whatever it looks like (a CSV cell written '=1+1)
+	cellNumber           // a typed number cell (XLSX); text holds its raw form, num its value
+	cellBool             // a typed boolean cell (XLSX); b holds it
+	cellDate             // a number cell with a date format (XLSX); ms holds it, text its ISO form
+	cellError            // an error value such as #DIV/0! (XLSX); text holds it
 )
 
 // cell is one decoded cell. text is only valid until the reader's next call.

@@ -40,12 +40,16 @@ func newTableBuilder(path, sheet string) *tableBuilder {
 	return &tableBuilder{path: path, sheet: sheet, byKey: map[string]*colBuilder{}}
 }
 
-// read consumes every row of r, checking ctx every few thousand rows.
-func (t *tableBuilder) read(ctx context.Context, r rowReader) error {
+// read consumes every row of r, checking ctx and reporting progress (data rows so far) every
+// few thousand rows.
+func (t *tableBuilder) read(ctx context.Context, r rowReader, progress func(rows int)) error {
 	for n := 1; ; n++ {
 		if n&(1<<14-1) == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
+			}
+			if progress != nil {
+				progress(t.rows)
 			}
 		}
 		row, err := r.next()

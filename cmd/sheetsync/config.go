@@ -1,0 +1,126 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Config is the serve command's configuration: flags, each with an environment variable
+// (DESIGN §2, a contract that the README and the tests rely on).
+type Config struct {
+	Dir                  string
+	Addr                 string
+	StateDir             string
+	JWTPublicKey         string
+	AppID                string
+	SecretKey            string
+	AllowUnauthenticated bool
+	ReadOnly             bool
+	LogFormat            string
+}
+
+// Defaults of the serve command.
+const (
+	DefaultDir       = "."
+	DefaultAddr      = "127.0.0.1:8080"
+	DefaultLogFormat = "text"
+)
+
+// NewConfig returns the defaults.
+func NewConfig() Config {
+	return Config{Dir: DefaultDir, Addr: DefaultAddr, LogFormat: DefaultLogFormat}
+}
+
+// ParseFlags reads the environment, then the flags (which win), into c.
+func (c *Config) ParseFlags(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sheetsync serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var envErr error
+	str := func(p *string, name, env, usage string) {
+		if v, ok := os.LookupEnv(env); ok {
+			*p = v
+		}
+		fs.StringVar(p, name, *p, usage+" (env "+env+")")
+	}
+	boolean := func(p *bool, name, env, usage string) {
+		if v, ok := os.LookupEnv(env); ok {
+			b, err := strconv.ParseBool(v)
+			if err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s=%q: want true or false", env, v)
+			}
+			*p = b
+		}
+		fs.BoolVar(p, name, *p, usage+" (env "+env+")")
+	}
+	str(&c.Dir, "dir", "SHEETSYNC_DIR", "the folder of spreadsheets to serve")
+	str(&c.Addr, "addr", "SHEETSYNC_ADDR", "HTTP listen address")
+	str(&c.StateDir, "state-dir", "SHEETSYNC_STATE_DIR", "private state (default <dir>/.sheetsync)")
+	str(&c.JWTPublicKey, "jwt-public-key", "SHEETSYNC_JWT_PUBLIC_KEY", "v3: Wix's public key: PEM text, a file holding it, or one-line base64")
+	str(&c.AppID, "app-id", "SHEETSYNC_APP_ID", "v3: your Wix app id, the expected aud of Wix's tokens")
+	str(&c.SecretKey, "secret-key", "SHEETSYNC_SECRET_KEY", "legacy: the secretKey in the collection's configuration in Wix")
+	boolean(&c.AllowUnauthenticated, "allow-unauthenticated", "SHEETSYNC_ALLOW_UNAUTHENTICATED", "serve a protocol without its key on a non-loopback address")
+	boolean(&c.ReadOnly, "read-only", "SHEETSYNC_READ_ONLY", "never write files; every collection is read-only")
+	str(&c.LogFormat, "log-format", "SHEETSYNC_LOG_FORMAT", "log format: text or json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q: serve takes only flags (see sheetsync serve -h)", fs.Arg(0))
+	}
+	return envErr
+}
+
+// Validate checks the configuration and fills derived defaults. Its errors name the flag and
+// say what to do.
+func (c *Config) Validate() error {
+	fi, err := os.Stat(c.Dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("--dir %s: no such folder; create it or point --dir at your spreadsheets", c.Dir)
+	case err != nil:
+		return fmt.Errorf("--dir %s: %w", c.Dir, err)
+	case !fi.IsDir():
+		return fmt.Errorf("--dir %s: not a folder; give the folder that holds the spreadsheets", c.Dir)
+	}
+	if c.StateDir == "" {
+		c.StateDir = filepath.Join(c.Dir, ".sheetsync")
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return fmt.Errorf("--addr %s: want host:port, like 127.0.0.1:8080 or :8080", c.Addr)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("--log-format %s: want text or json", c.LogFormat)
+	}
+	if c.JWTPublicKey != "" && c.AppID == "" {
+		return errors.New("--jwt-public-key needs --app-id: the app id Wix puts in every token's aud (app dashboard, \"View ID & keys\")")
+	}
+	if c.AppID != "" && c.JWTPublicKey == "" {
+		return errors.New("--app-id needs --jwt-public-key: the public key Wix signs requests with (app dashboard, \"View ID & keys\")")
+	}
+	if !c.Loopback() && !c.AllowUnauthenticated && c.JWTPublicKey == "" && c.SecretKey == "" {
+		return fmt.Errorf("refusing to serve %s without authentication: set --jwt-public-key and --app-id (v3) and/or --secret-key (legacy), or --allow-unauthenticated if something in front of sheetsync checks callers", c.Addr)
+	}
+	return nil
+}
+
+// Loopback reports whether the listen address only accepts connections from this machine.
+func (c *Config) Loopback() bool {
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

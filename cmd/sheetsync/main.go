@@ -1,0 +1,202 @@
+// Command sheetsync serves a folder of CSV and XLSX files as a Wix external database.
+//
+//	sheetsync serve [flags]   serve a folder (also what a bare sheetsync does)
+//	sheetsync version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/sheetsync/sheetsync/cache"
+	"github.com/sheetsync/sheetsync/httpapi"
+	"github.com/sheetsync/sheetsync/ingest"
+	"github.com/sheetsync/sheetsync/query"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `sheetsync serves a folder of CSV and XLSX files as a Wix external database.
+
+Usage:
+  sheetsync serve [flags]   serve a folder (what a bare "sheetsync" does)
+  sheetsync version         print the version
+
+Run "sheetsync serve -h" for the flags.
+`
+
+// run is main without the process: it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+	case "version":
+		fmt.Fprintln(stdout, versionLine())
+		return 0
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "sheetsync: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	m := NewMain()
+	m.Stderr = stderr
+	if err := m.Config.ParseFlags(args, stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "sheetsync:", err)
+		return 2
+	}
+	if err := m.Run(ctx); err != nil {
+		fmt.Fprintln(stderr, "sheetsync:", err)
+		m.Close()
+		return 1
+	}
+	<-ctx.Done()
+	m.Logger.Info("shutting down")
+	if err := m.Close(); err != nil {
+		fmt.Fprintln(stderr, "sheetsync:", err)
+		return 1
+	}
+	return 0
+}
+
+// Main is the serve command: its configuration and the components it wires together. Tests
+// drive the same code (STYLE.md §13).
+type Main struct {
+	Config Config
+	Stderr io.Writer
+	Logger *slog.Logger
+
+	Store   *cache.Store
+	Results *cache.Results
+	Server  *httpapi.Server
+}
+
+// NewMain returns a Main with the default configuration.
+func NewMain() *Main {
+	return &Main{Config: NewConfig(), Stderr: os.Stderr}
+}
+
+// Run validates the configuration and starts serving: the HTTP server first (so /healthz
+// answers and a port conflict fails fast), then the initial load of the folder, after which
+// /readyz turns ready. It returns once serving; Close stops it.
+func (m *Main) Run(ctx context.Context) error {
+	if err := m.Config.Validate(); err != nil {
+		return err
+	}
+	m.Logger = newLogger(m.Stderr, m.Config.LogFormat)
+	dir, _ := filepath.Abs(m.Config.Dir)
+	m.Logger.Info("sheetsync starting", "version", Version(), "dir", dir, "addr", m.Config.Addr, "read_only", m.Config.ReadOnly)
+	m.Store = cache.NewStore()
+	results, err := cache.NewResults(cache.DefaultMaxCost)
+	if err != nil {
+		return fmt.Errorf("result cache: %w", err)
+	}
+	m.Results = results
+	if err := m.openServer(); err != nil {
+		return err
+	}
+	start := time.Now()
+	loader := &ingest.Loader{ReadOnly: m.Config.ReadOnly, Logger: m.Logger}
+	report, err := loader.LoadDir(ctx, m.Config.Dir, m.Store)
+	if err != nil {
+		return err
+	}
+	m.Server.SetReady()
+	rows := 0
+	for _, c := range report.Collections {
+		rows += c.Rows
+	}
+	m.Logger.Info("serving", "url", m.Server.URL(), "collections", len(report.Collections), "rows", rows,
+		"problems", len(report.Problems), "load", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// openServer authenticates each protocol as DESIGN §2 says and starts listening.
+func (m *Main) openServer() error {
+	c := m.Config
+	v3 := httpapi.Auth{Mode: m.openMode(), AppID: c.AppID}
+	if c.JWTPublicKey != "" {
+		key, err := httpapi.ParsePublicKey(c.JWTPublicKey)
+		if err != nil {
+			return err
+		}
+		v3.Mode, v3.PublicKey = httpapi.AuthKey, key
+	}
+	legacy := httpapi.Auth{Mode: m.openMode(), SecretKey: c.SecretKey}
+	if c.SecretKey != "" {
+		legacy.Mode = httpapi.AuthKey
+	}
+	m.logAuth("v3", v3.Mode, "--jwt-public-key and --app-id")
+	m.logAuth("legacy", legacy.Mode, "--secret-key")
+	srv, err := httpapi.NewServer(httpapi.Config{Addr: c.Addr, V3: v3, Legacy: legacy, Version: Version(), Logger: m.Logger},
+		m.Store, &query.Engine{Results: m.Results})
+	if err != nil {
+		return err
+	}
+	srv.SetNotReady("loading " + c.Dir)
+	if err := srv.Open(); err != nil {
+		return fmt.Errorf("%w (is another sheetsync or program using it? choose another port with --addr)", err)
+	}
+	m.Server = srv
+	return nil
+}
+
+// openMode is how a protocol without its key runs: open on loopback or when allowed, off
+// otherwise.
+func (m *Main) openMode() httpapi.AuthMode {
+	if m.Config.Loopback() || m.Config.AllowUnauthenticated {
+		return httpapi.AuthOpen
+	}
+	return httpapi.AuthOff
+}
+
+func (m *Main) logAuth(protocol string, mode httpapi.AuthMode, flags string) {
+	switch mode {
+	case httpapi.AuthKey:
+		m.Logger.Info(protocol+" protocol on, authenticated", "protocol", protocol)
+	case httpapi.AuthOpen:
+		m.Logger.Warn(protocol+" protocol on WITHOUT authentication: anyone who reaches "+m.Config.Addr+" can call it; set "+flags+" before exposing it", "protocol", protocol)
+	default:
+		m.Logger.Warn(protocol+" protocol off: no key on a public address; set "+flags+" to serve it", "protocol", protocol)
+	}
+}
+
+// Close stops serving and releases everything, in reverse order of Run.
+func (m *Main) Close() error {
+	var err error
+	if m.Server != nil {
+		err = m.Server.Close()
+	}
+	if m.Results != nil {
+		m.Results.Close()
+	}
+	return err
+}
+
+func newLogger(w io.Writer, format string) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

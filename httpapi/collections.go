@@ -1,0 +1,176 @@
+package httpapi
+
+import (
+	"context"
+
+	"github.com/sheetsync/sheetsync/cache"
+)
+
+// Field types and operators as each protocol names them. Collections advertise exactly the
+// operators query implements for the type, so Wix offers only filters that work (spec v3 §9.3,
+// legacy §7.3).
+var (
+	v3FieldTypes = map[cache.FieldType]string{
+		cache.TypeText: "TEXT", cache.TypeNumber: "NUMBER", cache.TypeBoolean: "BOOLEAN", cache.TypeDateTime: "DATETIME",
+	}
+	v3Operators = map[cache.FieldType][]string{
+		cache.TypeText:     {"EQ", "NE", "LT", "LTE", "GT", "GTE", "HAS_SOME", "STARTS_WITH", "ENDS_WITH", "CONTAINS", "EXISTS", "URLIZED"},
+		cache.TypeNumber:   {"EQ", "NE", "LT", "LTE", "GT", "GTE", "HAS_SOME", "EXISTS"},
+		cache.TypeBoolean:  {"EQ", "NE", "HAS_SOME", "EXISTS"},
+		cache.TypeDateTime: {"EQ", "NE", "LT", "LTE", "GT", "GTE", "HAS_SOME", "EXISTS"},
+	}
+	legacyOperators = map[cache.FieldType][]string{
+		cache.TypeText:     {"eq", "ne", "gt", "gte", "lt", "lte", "hasSome", "contains", "startsWith", "endsWith", "matches", "urlized"},
+		cache.TypeNumber:   {"eq", "ne", "gt", "gte", "lt", "lte", "hasSome"},
+		cache.TypeBoolean:  {"eq", "ne"},
+		cache.TypeDateTime: {"eq", "ne", "gt", "gte", "lt", "lte", "hasSome"},
+	}
+	// v3ReadOperations are the data operations of a collection sheetsync serves read-only.
+	v3ReadOperations = []string{"QUERY", "COUNT", "AGGREGATE", "DISTINCT"}
+)
+
+type v3FieldCapabilities struct {
+	Sortable       bool     `json:"sortable"`
+	QueryOperators []string `json:"queryOperators"`
+}
+
+type v3Field struct {
+	Key          string              `json:"key"`
+	Type         string              `json:"type"`
+	Capabilities v3FieldCapabilities `json:"capabilities"`
+}
+
+type v3Collection struct {
+	ID           string    `json:"id"`
+	Fields       []v3Field `json:"fields"`
+	Capabilities struct {
+		DataOperations []string `json:"dataOperations"`
+	} `json:"capabilities"`
+	PagingMode string `json:"pagingMode"`
+}
+
+// describeV3 describes a collection for /v3/collections/get (spec v3 §7). It sends only the keys
+// the reference adaptor sends (no displayName or permissions; spec v3 §12).
+func describeV3(snap *cache.Snapshot) v3Collection {
+	c := v3Collection{ID: snap.Name(), PagingMode: "OFFSET"}
+	c.Capabilities.DataOperations = v3ReadOperations
+	schema := snap.Schema()
+	for i := 0; i < schema.Len(); i++ {
+		f := schema.Field(i)
+		c.Fields = append(c.Fields, v3Field{Key: f.Key, Type: v3FieldTypes[f.Type],
+			Capabilities: v3FieldCapabilities{Sortable: true, QueryOperators: v3Operators[f.Type]}})
+	}
+	return c
+}
+
+type v3CollectionsRequest struct {
+	CollectionIDs []string `json:"collectionIds"`
+}
+
+func (r *v3CollectionsRequest) collection() string {
+	if len(r.CollectionIDs) > 0 {
+		return r.CollectionIDs[0]
+	}
+	return ""
+}
+
+// handleCollectionsGet is POST /v3/collections/get (spec v3 §6.12): all collections for an empty
+// list; 404 naming the first unknown id otherwise, as the reference adaptor answers.
+func (s *Server) handleCollectionsGet(_ context.Context, req *v3CollectionsRequest, _ *v3Metadata) ([]byte, error) {
+	out := struct {
+		Collections []v3Collection `json:"collections"`
+	}{Collections: []v3Collection{}}
+	if len(req.CollectionIDs) == 0 {
+		for _, snap := range s.store.Collections() {
+			out.Collections = append(out.Collections, describeV3(snap))
+		}
+		return marshal(out)
+	}
+	for _, id := range req.CollectionIDs {
+		snap, err := s.store.Snapshot(id)
+		if err != nil {
+			req.CollectionIDs[0] = id // so the error names this one
+			return nil, err
+		}
+		out.Collections = append(out.Collections, describeV3(snap))
+	}
+	return marshal(out)
+}
+
+// handleCapabilitiesGet is POST /v3/capabilities/get (spec v3 §6.16): what this server can do
+// with collections as a whole. sheetsync does not create or change collections, nor indexes,
+// yet.
+func (s *Server) handleCapabilitiesGet(context.Context, *struct{}, *v3Metadata) ([]byte, error) {
+	types := make([]string, 0, len(v3FieldTypes))
+	for _, t := range []cache.FieldType{cache.TypeText, cache.TypeNumber, cache.TypeBoolean, cache.TypeDateTime} {
+		types = append(types, v3FieldTypes[t])
+	}
+	return marshal(map[string]any{
+		"supportsCollectionModifications": false,
+		"supportedFieldTypes":             types,
+		"indexOptions": map[string]any{
+			"supportsIndexes":                       false,
+			"maxNumberOfRegularIndexesPerCollection": 0,
+			"maxNumberOfUniqueIndexesPerCollection":  0,
+			"maxNumberOfIndexesPerCollection":        0,
+		},
+	})
+}
+
+// handleIndexesList is POST /v3/indexes/list (spec v3 §6.17): every collection has its unique
+// _id index, which is what sheetsync keeps.
+func (s *Server) handleIndexesList(_ context.Context, req *v3CollectionID, _ *v3Metadata) ([]byte, error) {
+	snap, err := s.snapshot(req.CollectionID)
+	if err != nil {
+		return nil, err
+	}
+	indexes := []map[string]any{}
+	if _, ok := snap.Schema().Index(cache.FieldID); ok {
+		indexes = append(indexes, map[string]any{
+			"name": "_id_", "fields": []map[string]string{{"path": cache.FieldID, "order": "ASC"}},
+			"unique": true, "caseInsensitive": false, "status": "ACTIVE",
+		})
+	}
+	return marshal(map[string]any{"indexes": indexes})
+}
+
+type legacyField struct {
+	DisplayName    string   `json:"displayName"`
+	Type           string   `json:"type"`
+	QueryOperators []string `json:"queryOperators"`
+}
+
+type legacySchema struct {
+	ID                string                 `json:"id"`
+	DisplayName       string                 `json:"displayName"`
+	AllowedOperations []string               `json:"allowedOperations,omitempty"`
+	MaxPageSize       int                    `json:"maxPageSize"`
+	TTL               int                    `json:"ttl"`
+	Fields            map[string]legacyField `json:"fields,omitempty"`
+}
+
+// Legacy schema settings (legacy §7.1). Wix caches a schema for ttl seconds; a short ttl lets a
+// column added to a file reach the CMS within a minute.
+const (
+	legacyMaxPageSize = 50
+	legacyTTL         = 60
+)
+
+// legacyReadOperations are allowedOperations of a collection served read-only (legacy §7.4).
+var legacyReadOperations = []string{"get", "find", "count"}
+
+// describeLegacy describes a collection for /schemas/find and /schemas/list (legacy §7).
+func describeLegacy(snap *cache.Snapshot, headerOnly bool) legacySchema {
+	s := legacySchema{ID: snap.Name(), DisplayName: snap.Name(), MaxPageSize: legacyMaxPageSize, TTL: legacyTTL}
+	if headerOnly {
+		return s
+	}
+	s.AllowedOperations = legacyReadOperations
+	s.Fields = map[string]legacyField{}
+	schema := snap.Schema()
+	for i := 0; i < schema.Len(); i++ {
+		f := schema.Field(i)
+		s.Fields[f.Key] = legacyField{DisplayName: f.Key, Type: f.Type.String(), QueryOperators: legacyOperators[f.Type]}
+	}
+	return s
+}

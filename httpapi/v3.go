@@ -1,0 +1,169 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/sheetsync/sheetsync/cache"
+)
+
+// registerV3Routes registers every v3 endpoint (spec v3 §1.1). Writes answer the protocol's
+// "not supported" error until sheetsync writes files; they are still authenticated first.
+func (s *Server) registerV3Routes() {
+	g := s.router.Group("/v3")
+	g.POST("/items/query", v3Route(s, s.handleItemsQuery))
+	g.POST("/items/count", v3Route(s, s.handleItemsCount))
+	g.POST("/items/aggregate", v3Route(s, s.handleItemsAggregate))
+	g.POST("/items/query-distinct-values", v3Route(s, s.handleItemsDistinct))
+	g.POST("/items/query-referenced", v3Route(s, s.handleItemsQueryReferenced))
+	g.POST("/collections/get", v3Route(s, s.handleCollectionsGet))
+	g.POST("/capabilities/get", v3Route(s, s.handleCapabilitiesGet))
+	g.POST("/provision", v3Route(s, s.handleV3Provision))
+	g.POST("/indexes/list", v3Route(s, s.handleIndexesList))
+	for _, w := range []struct{ path, op string }{
+		{"/items/insert", "insert"}, {"/items/update", "update"}, {"/items/remove", "remove"},
+		{"/items/truncate", "truncate"}, {"/items/insert-references", "insert references"},
+		{"/items/remove-references", "remove references"}, {"/collections/create", "create collection"},
+		{"/collections/update", "update collection"}, {"/collections/delete", "delete collection"},
+		{"/indexes/create", "create index"}, {"/indexes/remove", "remove index"},
+	} {
+		g.POST(w.path, v3Route(s, s.v3ReadOnly(w.op)))
+	}
+}
+
+// collectionRequest is a request that names a collection, so errors can say which.
+type collectionRequest interface{ collection() string }
+
+// v3Handler handles one decoded v3 request and returns the JSON body of the answer.
+type v3Handler[T any] func(ctx context.Context, req *T, meta *v3Metadata) ([]byte, error)
+
+// v3Route adapts a v3Handler to gin: read the body, authenticate it (spec v3 §2), decode
+// data.request into T, call the handler, write the answer or the error.
+func v3Route[T any](s *Server, fn v3Handler[T]) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		body, done, err := s.readBody(c)
+		if err != nil {
+			s.writeError(c, err, "")
+			return
+		}
+		env, err := s.v3Envelope(body)
+		if err != nil {
+			done()
+			s.writeError(c, err, "")
+			return
+		}
+		var req T
+		err = decodeRequest(env.Request, &req)
+		done()
+		if err != nil {
+			s.writeError(c, err, "")
+			return
+		}
+		out, err := fn(c.Request.Context(), &req, &env.Metadata)
+		if err != nil {
+			coll := ""
+			if r, ok := any(&req).(collectionRequest); ok {
+				coll = r.collection()
+			}
+			s.writeError(c, err, coll)
+			return
+		}
+		c.Data(http.StatusOK, jsonContentType, out)
+	}
+}
+
+// v3Envelope authenticates a v3 body and returns its request and metadata.
+func (s *Server) v3Envelope(body []byte) (*v3Envelope, error) {
+	switch s.cfg.V3.Mode {
+	case AuthKey:
+		return s.verifier.verify(body, time.Now())
+	case AuthOpen:
+		return openEnvelope(body)
+	}
+	return nil, authErrorf("the v3 protocol is off: this server listens on a non-loopback address without a key; start sheetsync with --jwt-public-key and --app-id (or --allow-unauthenticated)")
+}
+
+// openEnvelope reads an unauthenticated v3 body: the request object as plain JSON, or the
+// decoded token layout {"data": {"request": ..., "metadata": ...}}. A signed token is refused,
+// since without a key its signature cannot be checked and accepting it would pretend it was.
+func openEnvelope(body []byte) (*v3Envelope, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil, errBadRequest("empty request body; send the request object as JSON")
+	}
+	if body[0] != '{' {
+		if bytes.Count(body, []byte(".")) == 2 {
+			return nil, authErrorf("this server has no --jwt-public-key, so it cannot check a signed request; send the request object as plain JSON, or start sheetsync with --jwt-public-key and --app-id")
+		}
+		return nil, errBadRequest("request body is neither a JSON object nor a JWT")
+	}
+	var wrapped struct {
+		Data *struct {
+			Request  json.RawMessage `json:"request"`
+			Metadata v3Metadata      `json:"metadata"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &wrapped); err == nil && wrapped.Data != nil && len(wrapped.Data.Request) > 0 {
+		return &v3Envelope{Request: wrapped.Data.Request, Metadata: wrapped.Data.Metadata}, nil
+	}
+	return &v3Envelope{Request: body}, nil
+}
+
+// decodeRequest decodes a request object leniently: unknown members are ignored, since Wix adds
+// fields (STYLE.md §12); a member of the wrong type is a 400 naming it.
+func decodeRequest(raw json.RawMessage, v any) error {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		raw = json.RawMessage("{}")
+	}
+	err := json.Unmarshal(raw, v)
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &te):
+		return errBadRequest("request member %q: expected %s, got %s", te.Field, te.Type, te.Value)
+	case errors.As(err, &se):
+		return errBadRequest("request is not valid JSON: %v (at byte %d)", se, se.Offset)
+	}
+	return errBadRequest("request is not valid JSON: %v", err)
+}
+
+// snapshot returns the current snapshot of a collection named in a request.
+func (s *Server) snapshot(name string) (*cache.Snapshot, error) {
+	if name == "" {
+		return nil, errBadRequest("collectionId is required")
+	}
+	return s.store.Snapshot(name)
+}
+
+type v3CollectionID struct {
+	CollectionID string `json:"collectionId"`
+}
+
+func (r *v3CollectionID) collection() string { return r.CollectionID }
+
+// v3ReadOnly answers a write endpoint: sheetsync serves every collection read-only for now.
+func (s *Server) v3ReadOnly(op string) v3Handler[v3CollectionID] {
+	return func(_ context.Context, req *v3CollectionID, _ *v3Metadata) ([]byte, error) {
+		return nil, errUnsupported(req.CollectionID, op, "sheetsync serves collections read-only in this version")
+	}
+}
+
+func (s *Server) handleV3Provision(context.Context, *struct{}, *v3Metadata) ([]byte, error) {
+	return marshal(map[string]any{"type": "sheetsync", "vendor": "self-hosted", "protocolVersion": 3, "adapterVersion": s.cfg.Version})
+}
+
+func marshal(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode response: %w", err)
+	}
+	return b, nil
+}
