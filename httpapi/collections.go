@@ -109,7 +109,7 @@ func (s *Server) handleCapabilitiesGet(context.Context, *struct{}, *v3Metadata) 
 		"supportsCollectionModifications": false,
 		"supportedFieldTypes":             types,
 		"indexOptions": map[string]any{
-			"supportsIndexes":                       false,
+			"supportsIndexes":                        false,
 			"maxNumberOfRegularIndexesPerCollection": 0,
 			"maxNumberOfUniqueIndexesPerCollection":  0,
 			"maxNumberOfIndexesPerCollection":        0,
