@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -214,22 +215,18 @@ func TestFindMatchesReference(t *testing.T) {
 	}
 }
 
-// sortRows orders rows by one key the reference way: missing first ascending, then natural order.
+// sortRows orders rows by one key the reference way: a stable sort of the rows in natural
+// order, missing values lowest.
 func sortRows(snap *cache.Snapshot, rows []cache.RowID, s query.Sort) []cache.RowID {
 	i, _ := snap.Schema().Index(s.Field)
 	out := append([]cache.RowID(nil), rows...)
-	for a := 1; a < len(out); a++ { // insertion sort: stable, and plainly correct
-		for b := a; b > 0; b-- {
-			c := snap.Value(out[b-1], i).Compare(snap.Value(out[b], i))
-			if s.Desc {
-				c = -c
-			}
-			if c <= 0 {
-				break
-			}
-			out[b-1], out[b] = out[b], out[b-1]
+	slices.SortStableFunc(out, func(a, b cache.RowID) int {
+		c := snap.Value(a, i).Compare(snap.Value(b, i))
+		if s.Desc {
+			return -c
 		}
-	}
+		return c
+	})
 	return out
 }
 

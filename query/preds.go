@@ -2,6 +2,7 @@ package query
 
 import (
 	"bytes"
+	"sync"
 	"unsafe"
 
 	"github.com/sheetsync/sheetsync/cache"
@@ -300,7 +301,8 @@ func (p *textFold) eval(c, n int, out *bitset) {
 		return
 	}
 	data, offs := ch.Arena()
-	folded := p.folded(ch, data)
+	folded, release := p.folded(ch, data)
+	defer release()
 	switch {
 	case len(p.needle) == 0:
 		out.setFrom(ch.Present(), n)
@@ -345,16 +347,26 @@ func (p *textFold) matchFolded(s []byte) bool {
 	return bytes.Contains(s, p.needle)
 }
 
-// folded returns the chunk's case-folded arena, from the result cache when it is there.
-func (p *textFold) folded(ch *cache.Chunk, data []byte) []byte {
+// folded returns the chunk's case-folded arena: from the result cache when it is there, else
+// folded now and offered to the cache. Without a cache it folds into a pooled buffer, which
+// release gives back.
+func (p *textFold) folded(ch *cache.Chunk, data []byte) (folded []byte, release func()) {
 	if !hasUpper(data) {
-		return data // nothing to fold: most text in the wild is mostly lower case, but not all
+		return data, func() {} // nothing to fold
+	}
+	text := unsafe.String(unsafe.SliceData(data), len(data))
+	if p.results == nil {
+		buf := foldPool.Get().(*[]byte)
+		*buf = fold((*buf)[:0], text)
+		return *buf, func() { foldPool.Put(buf) }
 	}
 	key := foldKey(ch.ID())
 	if v, ok := p.results.Get(key); ok {
-		return v.([]byte)
+		return v.([]byte), func() {}
 	}
-	f := fold(make([]byte, 0, len(data)), unsafe.String(unsafe.SliceData(data), len(data)))
+	f := fold(make([]byte, 0, len(data)), text)
 	p.results.Set(key, f, int64(len(f)))
-	return f
+	return f, func() {}
 }
+
+var foldPool = sync.Pool{New: func() any { return new([]byte) }}

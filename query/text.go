@@ -1,6 +1,7 @@
 package query
 
 import (
+	"encoding/binary"
 	"strconv"
 	"strings"
 	"unicode"
@@ -12,6 +13,19 @@ import (
 // length lets a folded arena share its cells' offsets with the original.
 func fold(dst []byte, s string) []byte {
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) {
+			// eight ASCII bytes at a time: set 0x20 on every byte in A..Z
+			x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+			if x&0x8080808080808080 == 0 {
+				geA := (x + 0x3f3f3f3f3f3f3f3f) & 0x8080808080808080 // byte >= 'A'
+				gtZ := (x + 0x2525252525252525) & 0x8080808080808080 // byte > 'Z'
+				x |= (geA &^ gtZ) >> 2
+				dst = binary.LittleEndian.AppendUint64(dst, x)
+				i += 8
+				continue
+			}
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if 'A' <= c && c <= 'Z' {

@@ -1,0 +1,378 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// TestMain lets the tests run this binary as the real command: with SHEETSYNC_TEST_MAIN set,
+// the test binary is sheetsync.
+func TestMain(m *testing.M) {
+	if os.Getenv("SHEETSYNC_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// copySamples copies the repository's samples/ into a fresh folder (tests never modify
+// samples/ itself).
+func copySamples(tb testing.TB) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	entries, err := os.ReadDir("../../samples")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("../../samples", e.Name()))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// MustRunMain runs the serve command in this process on dir, on a free loopback port.
+func MustRunMain(tb testing.TB, dir string, edit func(*Config)) *Main {
+	tb.Helper()
+	m := NewMain()
+	m.Stderr = io.Discard
+	m.Config.Dir = dir
+	m.Config.Addr = "127.0.0.1:0"
+	if edit != nil {
+		edit(&m.Config)
+	}
+	if err := m.Run(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { m.Close() })
+	return m
+}
+
+func post(tb testing.TB, url, body string) (int, map[string]any) {
+	tb.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		tb.Fatalf("POST %s: decode: %v", url, err)
+	}
+	return resp.StatusCode, out
+}
+
+func TestServeSamples(t *testing.T) {
+	dir := copySamples(t)
+	before := snapshotFiles(t, dir)
+	m := MustRunMain(t, dir, nil)
+	url := m.Server.URL()
+
+	code, out := post(t, url+"/v3/items/query", `{"collectionId":"products","query":{"filter":{"category":"lighting","price":{"$lt":30}},"sort":[{"fieldName":"price","order":"DESC"}],"paging":{"limit":2}},"returnTotalCount":true}`)
+	if code != 200 {
+		t.Fatalf("v3 query: %d %v", code, out)
+	}
+	items := out["items"].([]any)
+	meta := out["pagingMetadata"].(map[string]any)
+	if len(items) != 2 || meta["total"].(float64) < 2 {
+		t.Fatalf("v3 query: %d items, metadata %v", len(items), meta)
+	}
+	first := items[0].(map[string]any)
+	if first["category"] != "lighting" || first["price"].(float64) >= 30 || first["price"].(float64) < items[1].(map[string]any)["price"].(float64) {
+		t.Errorf("v3 query: first item %v", first)
+	}
+	if _, ok := first["launchDate"].(map[string]any)["$date"]; !ok {
+		t.Errorf("launchDate is not a $date: %v", first["launchDate"])
+	}
+	if sku := first["sku"].(string); !strings.HasPrefix(sku, "0") {
+		t.Errorf("sku %q lost its leading zero", sku)
+	}
+
+	code, out = post(t, url+"/v3/items/count", `{"collectionId":"products","filter":{}}`)
+	if code != 200 || out["totalCount"].(float64) != 300 {
+		t.Errorf("count: %d %v", code, out)
+	}
+
+	code, out = post(t, url+"/data/find", `{"collectionName":"stores","filter":{"open24h":{"$eq":true}},"sort":"","skip":0,"limit":50,"requestContext":{"role":"OWNER"}}`)
+	if code != 200 || out["totalCount"].(float64) != 2 {
+		t.Errorf("legacy find: %d %v", code, out)
+	}
+	store := out["items"].([]any)[0].(map[string]any)
+	if _, ok := store["revenuePerSqm"].(float64); !ok {
+		t.Errorf("formula column not served as its cached number: %v", store["revenuePerSqm"])
+	}
+
+	code, out = post(t, url+"/schemas/find", `{"schemaIds":["stores-Staff"],"requestContext":{"role":"OWNER"}}`)
+	if code != 200 || len(out["schemas"].([]any)) != 1 {
+		t.Errorf("schemas/find: %d %v", code, out)
+	}
+	// serving the samples never rewrites them: they ship with ids
+	if after := snapshotFiles(t, dir); after != before {
+		t.Error("serving changed the sample files")
+	}
+	if _, err := os.Stat(filepath.Join(dir, ".sheetsync")); err == nil {
+		t.Error("serving created a state folder it does not need yet")
+	}
+}
+
+func snapshotFiles(tb testing.TB, dir string) string {
+	tb.Helper()
+	var b strings.Builder
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		info, _ := e.Info()
+		data, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+		b.WriteString(e.Name() + info.ModTime().String() + string(data))
+	}
+	return b.String()
+}
+
+func TestServeGivesRowsIDs(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "menu.csv")
+	if err := os.WriteFile(path, []byte("dish;price\r\nSoup;4,5\r\nBread;2\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := MustRunMain(t, dir, nil)
+	code, out := post(t, m.Server.URL()+"/v3/items/query", `{"collectionId":"menu","query":{}}`)
+	if code != 200 {
+		t.Fatalf("query: %d %v", code, out)
+	}
+	items := out["items"].([]any)
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(string(b), "\r\n")
+	if len(items) != 2 || !strings.HasPrefix(lines[0], "dish;price;_id;_createdDate;_updatedDate;_owner") {
+		t.Fatalf("file after load:\n%s", b)
+	}
+	for i, it := range items {
+		id := it.(map[string]any)["_id"].(string)
+		if !strings.HasPrefix(lines[i+1], []string{"Soup;4,5;", "Bread;2;"}[i]+id+";") {
+			t.Errorf("line %d = %q, want it to carry id %s", i+1, lines[i+1], id)
+		}
+	}
+}
+
+func TestServeSignedRequest(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "wix.pem")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := MustRunMain(t, copySamples(t), func(c *Config) {
+		c.JWTPublicKey = keyFile
+		c.AppID = "my-app"
+	})
+	sign := func(aud string) string {
+		now := time.Now()
+		tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+			"iss": "wix.com", "aud": aud, "iat": now.Unix(), "exp": now.Add(time.Minute).Unix(),
+			"data": map[string]any{
+				"request":  map[string]any{"collectionId": "products", "query": map[string]any{"filter": map[string]any{"sku": "010125"}}, "returnTotalCount": true},
+				"metadata": map[string]any{"requestId": "r-1", "identity": map[string]any{"identityType": "WIX_USER", "wixUserId": "u-1"}},
+			},
+		})
+		s, err := tok.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	code, out := post(t, m.Server.URL()+"/v3/items/query", sign("my-app"))
+	if code != 200 || out["pagingMetadata"].(map[string]any)["total"].(float64) != 1 {
+		t.Fatalf("signed query: %d %v", code, out)
+	}
+	code, out = post(t, m.Server.URL()+"/v3/items/query", sign("other-app"))
+	if code != 401 || out["errorCode"] != "UNAUTHORIZED" || !strings.Contains(out["errorMessage"].(string), "other-app") {
+		t.Errorf("wrong aud: %d %v", code, out)
+	}
+	code, out = post(t, m.Server.URL()+"/v3/items/query", `{"collectionId":"products","query":{}}`)
+	if code != 401 {
+		t.Errorf("unsigned request to a keyed server: %d %v", code, out)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "x.csv")
+	os.WriteFile(file, []byte("a\n1\n"), 0o644)
+	tests := []struct {
+		name string
+		edit func(*Config)
+		want string // substring of the error; "" for none
+	}{
+		{"OK", func(c *Config) {}, ""},
+		{"MissingDir", func(c *Config) { c.Dir = filepath.Join(dir, "nope") }, "--dir"},
+		{"DirIsFile", func(c *Config) { c.Dir = file }, "not a folder"},
+		{"BadAddr", func(c *Config) { c.Addr = "8080" }, "--addr"},
+		{"BadLogFormat", func(c *Config) { c.LogFormat = "xml" }, "--log-format"},
+		{"KeyWithoutAppID", func(c *Config) { c.JWTPublicKey = "x" }, "--app-id"},
+		{"AppIDWithoutKey", func(c *Config) { c.AppID = "x" }, "--jwt-public-key"},
+		{"PublicWithoutKeys", func(c *Config) { c.Addr = ":8080" }, "--allow-unauthenticated"},
+		{"PublicAllowed", func(c *Config) { c.Addr = "0.0.0.0:8080"; c.AllowUnauthenticated = true }, ""},
+		{"PublicWithSecret", func(c *Config) { c.Addr = "0.0.0.0:8080"; c.SecretKey = "s" }, ""},
+		{"Localhost", func(c *Config) { c.Addr = "localhost:0" }, ""},
+		{"IPv6Loopback", func(c *Config) { c.Addr = "[::1]:0" }, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := NewConfig()
+			c.Dir = dir
+			tt.edit(&c)
+			err := c.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Validate: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("Validate = %v, want an error naming %s", err, tt.want)
+			}
+		})
+	}
+	if c := (Config{Dir: dir, Addr: DefaultAddr, LogFormat: "text"}); c.Validate() == nil && c.StateDir != filepath.Join(dir, ".sheetsync") {
+		t.Errorf("StateDir default = %q", c.StateDir)
+	}
+}
+
+func TestParseFlagsAndEnv(t *testing.T) {
+	t.Setenv("SHEETSYNC_DIR", "/from/env")
+	t.Setenv("SHEETSYNC_READ_ONLY", "true")
+	c := NewConfig()
+	if err := c.ParseFlags([]string{"--addr", "127.0.0.1:9999"}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if c.Dir != "/from/env" || !c.ReadOnly || c.Addr != "127.0.0.1:9999" {
+		t.Errorf("config = %+v", c)
+	}
+	c = NewConfig()
+	if err := c.ParseFlags([]string{"--dir", "/from/flag"}, io.Discard); err != nil || c.Dir != "/from/flag" {
+		t.Errorf("a flag must win over the environment: %+v %v", c, err)
+	}
+	t.Setenv("SHEETSYNC_READ_ONLY", "maybe")
+	c = NewConfig()
+	if err := c.ParseFlags(nil, io.Discard); err == nil || !strings.Contains(err.Error(), "SHEETSYNC_READ_ONLY") {
+		t.Errorf("bad boolean in the environment: %v", err)
+	}
+}
+
+func TestRunCommands(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"version"}, &stdout, &stderr); code != 0 || !strings.HasPrefix(stdout.String(), "sheetsync ") {
+		t.Errorf("version: %d %q", code, stdout.String())
+	}
+	if code := run(context.Background(), []string{"frobnicate"}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "unknown command") {
+		t.Errorf("unknown command: %d %q", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := run(context.Background(), []string{"serve", "--nope"}, &stdout, &stderr); code != 2 {
+		t.Errorf("unknown flag: %d %q", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := run(context.Background(), []string{"serve", "--dir", "/does/not/exist"}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "no such folder") {
+		t.Errorf("missing folder: %d %q", code, stderr.String())
+	}
+}
+
+func TestPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	m := NewMain()
+	m.Stderr = io.Discard
+	m.Config.Dir = t.TempDir()
+	m.Config.Addr = ln.Addr().String()
+	err = m.Run(context.Background())
+	m.Close()
+	if err == nil || !strings.Contains(err.Error(), "--addr") {
+		t.Errorf("Run on a busy port: %v", err)
+	}
+}
+
+// TestProcess runs the command as a real process on a copy of the samples: it prints where it
+// serves, answers, and exits 0 on SIGTERM after shutting down.
+func TestProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a process")
+	}
+	cmd := exec.Command(os.Args[0], "serve", "--dir", copySamples(t), "--addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "SHEETSYNC_TEST_MAIN=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	urls := make(chan string, 1)
+	var log bytes.Buffer
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(stderr)
+		re := regexp.MustCompile(`msg=serving url=(\S+)`)
+		for sc.Scan() {
+			log.WriteString(sc.Text() + "\n")
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				urls <- m[1]
+			}
+		}
+	}()
+	var url string
+	select {
+	case url = <-urls:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the process did not say where it serves")
+	}
+	if code, out := post(t, url+"/v3/items/count", `{"collectionId":"stores-Staff"}`); code != 200 || out["totalCount"].(float64) != 30 {
+		t.Errorf("count: %d %v", code, out)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the process did not exit after SIGTERM")
+	}
+	<-done
+	if !strings.Contains(log.String(), "shutting down") {
+		t.Errorf("log has no shutdown line:\n%s", log.String())
+	}
+}
