@@ -8,12 +8,16 @@ import (
 	"path/filepath"
 )
 
-// writeFileAtomic replaces path with what write produces, so that a reader, a crash or a full
+// writeFileAtomic replaces the file at path with what write produces, so that a reader, a crash or a full
 // disk sees either the old file or the new one, never a torn mix: the bytes go to a temporary
 // file in the same folder, are synced, and the temporary file is renamed over path. The new
 // file keeps the old one's permissions. On any error the temporary file is removed and path is
 // untouched.
 func writeFileAtomic(path string, write func(w io.Writer) error) (err error) {
+	// a symbolic link is written through: the file it points at is replaced, the link stays
+	if real, lerr := filepath.EvalSymlinks(path); lerr == nil {
+		path = real
+	}
 	mode := os.FileMode(0o644)
 	if fi, statErr := os.Stat(path); statErr == nil {
 		mode = fi.Mode().Perm()

@@ -47,6 +47,9 @@ func (t *tableBuilder) stableIDs(collection string) []string {
 // file lacked. It changes nothing; setIDs does the same to the decoded table once the file is
 // written.
 func (t *tableBuilder) idPatches(ids []string, stamp int64) []cellPatch {
+	if len(t.missing) == 0 {
+		return nil // a sheet whose rows all have ids is left as it is
+	}
 	var patches []cellPatch
 	for _, c := range t.added {
 		patches = append(patches, cellPatch{record: t.headerR, col: c.pos, value: cache.Text(c.key)})

@@ -162,6 +162,9 @@ func decodeXLSX(ctx context.Context, path string, progress func(rows int)) ([]*t
 		return nil, asParseError(path, "", err)
 	}
 	defer b.Close()
+	if len(b.sheets()) == 0 {
+		return nil, &ParseError{Path: path, Err: errors.New("the workbook has no worksheets")}
+	}
 	var tables []*tableBuilder
 	done := 0
 	for _, sheet := range b.sheets() {
@@ -245,6 +248,14 @@ func (l *Loader) LoadDir(ctx context.Context, dir string, c Committer) (*Report,
 	owner := map[string]string{}
 	for _, path := range files {
 		start := time.Now()
+		// a file whose name is taken is not even read: reading it would write ids into it
+		if first, taken := owner[CollectionName(path, "", true)]; taken {
+			p := Problem{Path: path, Fatal: true, Message: fmt.Sprintf("collection name %q is already served from %s; rename one of the files",
+				CollectionName(path, "", true), filepath.Base(first))}
+			report.Problems = append(report.Problems, p)
+			log.Error("collection name taken; not served", "problem", p.String())
+			continue
+		}
 		sheets, problems, err := l.LoadFile(ctx, path)
 		if err != nil {
 			if ctx.Err() != nil {

@@ -25,7 +25,7 @@ func parseNumber(b []byte) (float64, bool) {
 	if i == n {
 		return 0, false
 	}
-	significant, leading := 0, true
+	significant, leading, nonzero := 0, true, false
 	switch {
 	case b[i] == '0':
 		i++
@@ -38,6 +38,7 @@ func parseNumber(b []byte) (float64, bool) {
 			leading = false
 			i++
 		}
+		nonzero = true
 	default:
 		return 0, false
 	}
@@ -49,6 +50,7 @@ func parseNumber(b []byte) (float64, bool) {
 				significant++
 				leading = false
 			}
+			nonzero = nonzero || b[i] != '0'
 			i++
 		}
 		if i == start {
@@ -72,8 +74,8 @@ func parseNumber(b []byte) (float64, bool) {
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(unsafe.String(&b[0], n), 64)
-	if err != nil {
-		return 0, false // out of range
+	if err != nil || (f == 0 && nonzero) {
+		return 0, false // out of range: too large, or so small it would read as 0
 	}
 	return f, true
 }

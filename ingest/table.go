@@ -18,22 +18,25 @@ import (
 type tableBuilder struct {
 	path, sheet string
 
-	header  bool          // the header row has been read
-	headerR int           // physical record of the header
-	cols    []*colBuilder // by file position; nil where a header cell is empty and no cell has data
-	byKey   map[string]*colBuilder
-	width   int           // widest row seen
-	hwidth  int           // cells in the header row
-	added   []*colBuilder // system columns the file lacks, added at the right
+	header     bool            // the header row has been read
+	headerR    int             // physical record of the header
+	headerLine int             // its line, for messages
+	spelled    map[string]bool // names the header spells out, not to be taken by renaming
+	cols       []*colBuilder   // by file position; nil where a header cell is empty and no cell has data
+	byKey      map[string]*colBuilder
+	width      int           // widest row seen
+	hwidth     int           // cells in the header row
+	added      []*colBuilder // system columns the file lacks, added at the right
 
 	rows    int
 	records []int32 // physical record of each data row
 	lines   []int32 // line of each data row, for messages
 
-	missing  []int // data rows without _id
-	dropped  []int // data rows left out (duplicate _id)
-	problems []Problem
-	ragged   int // data rows wider than the header
+	missing     []int // data rows without _id
+	dropped     []int // data rows left out (duplicate _id)
+	problems    []Problem
+	ragged      int // data rows wider than the header
+	firstRagged int // the line of the first of them
 }
 
 func newTableBuilder(path, sheet string) *tableBuilder {
@@ -64,7 +67,7 @@ func (t *tableBuilder) read(ctx context.Context, r rowReader, progress func(rows
 			continue
 		}
 		if !t.header {
-			t.readHeader(row, record)
+			t.readHeader(row, record, line)
 			continue
 		}
 		t.addRow(row, record, line)
@@ -81,11 +84,16 @@ func isBlank(row []cell) bool {
 }
 
 // readHeader names the fields from the first non-empty row: the header text, trimmed; an empty
-// header cell is named column_N after its position; a repeated name gets _2, _3, ...
-func (t *tableBuilder) readHeader(row []cell, record int) {
-	t.header, t.headerR = true, record
+// header cell is named column_N after its position; a repeated name gets _2, _3, ... skipping
+// names that other header cells spell out (so "a,a,a_2" serves a, a_3 and a_2).
+func (t *tableBuilder) readHeader(row []cell, record, line int) {
+	t.header, t.headerR, t.headerLine = true, record, line
 	t.cols = make([]*colBuilder, len(row))
 	t.width, t.hwidth = len(row), len(row)
+	t.spelled = map[string]bool{}
+	for pos := range row {
+		t.spelled[strings.TrimSpace(string(row[pos].text))] = true
+	}
 	for pos := range row {
 		name := strings.TrimSpace(string(row[pos].text))
 		if name == "" {
@@ -97,11 +105,11 @@ func (t *tableBuilder) readHeader(row []cell, record int) {
 
 func (t *tableBuilder) addColumn(name string, pos int) *colBuilder {
 	key := name
-	for n := 2; t.byKey[key] != nil; n++ {
+	for n := 2; t.byKey[key] != nil || (key != name && t.spelled[key]); n++ {
 		key = name + "_" + strconv.Itoa(n)
 	}
 	if key != name {
-		t.problem(0, pos+1, key, fmt.Sprintf("the header %q repeats; this column is served as %q", name, key))
+		t.problem(t.headerLine, pos+1, key, fmt.Sprintf("the header %q repeats; this column is served as %q", name, key))
 	}
 	fixed, _ := cache.SystemFieldType(key)
 	c := newColBuilder(key, pos, fixed, t.rows)
@@ -119,6 +127,9 @@ func (t *tableBuilder) addRow(row []cell, record, line int) {
 		t.width = len(row)
 	}
 	if lastNonEmpty(row) >= t.hwidth {
+		if t.ragged == 0 {
+			t.firstRagged = line
+		}
 		t.ragged++
 	}
 	for pos := range row {
@@ -161,8 +172,11 @@ func (t *tableBuilder) problem(line, col int, field, msg string) {
 // finish adds missing system columns, checks sizes and finds duplicate ids. After it, missing
 // lists the rows that need an _id and dropped the rows left out.
 func (t *tableBuilder) finish() error {
-	if t.ragged > 0 {
-		t.problem(0, 0, "", fmt.Sprintf("%d rows have more cells than the header names; the extra cells are served as column_N fields", t.ragged))
+	switch {
+	case t.ragged == 1:
+		t.problem(t.firstRagged, 0, "", "this row has more cells than the header names; the extra cells are served as column_N fields")
+	case t.ragged > 1:
+		t.problem(t.firstRagged, 0, "", fmt.Sprintf("this row and %d more have more cells than the header names; the extra cells are served as column_N fields", t.ragged-1))
 	}
 	next := t.width
 	for _, f := range cache.SystemFields {
@@ -223,9 +237,14 @@ func (t *tableBuilder) findDuplicates() {
 	t.records = dropInts(t.records, t.dropped)
 	t.lines = dropInts(t.lines, t.dropped)
 	t.rows -= len(t.dropped)
-	// rows without _id keep their order; renumber them past the dropped rows
+	// rows without _id keep their order; renumber them past the dropped rows (both lists are
+	// ascending, so one merge pass does it)
+	d := 0
 	for k, i := range t.missing {
-		t.missing[k] = i - countBelow(t.dropped, i)
+		for d < len(t.dropped) && t.dropped[d] < i {
+			d++
+		}
+		t.missing[k] = i - d
 	}
 }
 
@@ -248,17 +267,7 @@ func dropInts(xs []int32, rows []int) []int32 {
 	return out
 }
 
-func countBelow(sorted []int, x int) int {
-	n := 0
-	for _, v := range sorted {
-		if v < x {
-			n++
-		}
-	}
-	return n
-}
-
-// fields returns the schema fields of the served columns, in file order.
+// served returns the columns that are served, in file order.
 func (t *tableBuilder) served() []*colBuilder {
 	var out []*colBuilder
 	for _, c := range t.cols {
