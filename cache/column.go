@@ -28,29 +28,45 @@ func (c *Column) Len() int {
 // Value returns the cell at row r.
 func (c *Column) Value(r RowID) Value { return c.chunks[r.Chunk()].Value(c.typ, r.Offset()) }
 
-// The bulk constructors below build a column from whole-column slices without copying the
-// cells: each chunk is a window onto the caller's slices, which the caller must not change
-// afterwards. present is the bitmap of non-empty cells; it must have at least (n+63)/64 words.
+// The bulk constructors below build a column without copying the cells: each chunk keeps the
+// caller's slices (or a window onto them), which the caller must not change afterwards. present
+// is the bitmap of non-empty cells of the whole column; it must have at least (n+63)/64 words.
 
-// NewNumberColumn returns a number column over vals.
-func NewNumberColumn(vals []float64, present []uint64) *Column {
+// Chunks whose cells are all empty share one array of zeros instead of holding their own: a
+// column a file leaves blank (often _createdDate and _updatedDate) then costs nothing per row.
+// Chunk slices are never written to, so sharing is safe.
+var (
+	zeroNums  [ChunkSize]float64
+	zeroTimes [ChunkSize]int64
+)
+
+// NewNumberColumn returns a number column from per-chunk slices, taken as they are (every
+// chunk but the last holds ChunkSize cells).
+func NewNumberColumn(vals [][]float64, present []uint64) *Column {
 	col := &Column{typ: TypeNumber}
-	forEachWindow(len(vals), func(lo, hi int) {
-		ch := newChunk(hi-lo, window(present, lo, hi))
-		ch.nums = vals[lo:hi:hi]
+	for k, v := range vals {
+		ch := newChunk(len(v), window(present, k*ChunkSize, k*ChunkSize+len(v)))
+		ch.nums = v
+		if popcount(ch.present) == 0 {
+			ch.nums = zeroNums[:len(v):len(v)]
+		}
 		col.chunks = append(col.chunks, ch)
-	})
+	}
 	return col
 }
 
-// NewTimeColumn returns a datetime column over vals, in Unix milliseconds.
-func NewTimeColumn(vals []int64, present []uint64) *Column {
+// NewTimeColumn returns a datetime column, in Unix milliseconds, from per-chunk slices taken as
+// they are (every chunk but the last holds ChunkSize cells).
+func NewTimeColumn(vals [][]int64, present []uint64) *Column {
 	col := &Column{typ: TypeDateTime}
-	forEachWindow(len(vals), func(lo, hi int) {
-		ch := newChunk(hi-lo, window(present, lo, hi))
-		ch.times = vals[lo:hi:hi]
+	for k, v := range vals {
+		ch := newChunk(len(v), window(present, k*ChunkSize, k*ChunkSize+len(v)))
+		ch.times = v
+		if popcount(ch.present) == 0 {
+			ch.times = zeroTimes[:len(v):len(v)]
+		}
 		col.chunks = append(col.chunks, ch)
-	})
+	}
 	return col
 }
 
@@ -65,32 +81,28 @@ func NewBoolColumn(n int, vals, present []uint64) *Column {
 	return col
 }
 
-// NewTextColumn returns a text column of len(offs)-1 cells: cell i is data[offs[i]:offs[i+1]].
-// Chunks that repeat few distinct strings are dictionary-encoded; the others keep a window onto
-// data.
-func NewTextColumn(data []byte, offs []uint32, present []uint64) *Column {
+// NewTextColumnChunks returns a text column from per-chunk arenas, taken as they are: chunk k
+// holds len(offs[k])-1 cells, cell j being data[k][offs[k][j]:offs[k][j+1]]. Every chunk but the
+// last must hold ChunkSize cells. Chunks that repeat few distinct strings are
+// dictionary-encoded instead.
+func NewTextColumnChunks(data [][]byte, offs [][]uint32, present []uint64) *Column {
 	col := &Column{typ: TypeText}
-	n := len(offs) - 1
 	tryDict := true
 	misses := 0
-	forEachWindow(n, func(lo, hi int) {
-		base := offs[lo]
-		ch := newChunk(hi-lo, window(present, lo, hi))
-		ch.data = data[base:offs[hi]:offs[hi]]
-		ch.offs = make([]uint32, hi-lo+1)
-		for i := range ch.offs {
-			ch.offs[i] = offs[lo+i] - base
-		}
+	for k := range data {
+		n := len(offs[k]) - 1
+		lo := k * ChunkSize
+		ch := newChunk(n, window(present, lo, lo+n))
+		ch.data, ch.offs = data[k], offs[k]
 		if tryDict {
 			if ch.dictEncode() {
 				misses = 0
 			} else if misses++; misses >= 2 {
-				// two chunks in a row did not pay: this column is not categorical
-				tryDict = false
+				tryDict = false // two chunks in a row did not pay: this column is not categorical
 			}
 		}
 		col.chunks = append(col.chunks, ch)
-	})
+	}
 	return col
 }
 

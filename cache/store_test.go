@@ -292,17 +292,21 @@ func TestNewSnapshotChecks(t *testing.T) {
 func TestTextColumnDictionary(t *testing.T) {
 	// a categorical column becomes dictionary-encoded; a unique one stays plain
 	n := 3 * cache.ChunkSize
-	var data []byte
-	offs := []uint32{0}
+	data := make([][]byte, 3)
+	offs := make([][]uint32, 3)
 	present := make([]uint64, (n+63)/64)
 	for i := range n {
-		data = append(data, []string{"tools", "garden", "kitchen", ""}[i%4]...)
-		offs = append(offs, uint32(len(data)))
+		k := i / cache.ChunkSize
+		if offs[k] == nil {
+			offs[k] = []uint32{0}
+		}
+		data[k] = append(data[k], []string{"tools", "garden", "kitchen", ""}[i%4]...)
+		offs[k] = append(offs[k], uint32(len(data[k])))
 		if i%4 != 3 {
 			present[i/64] |= 1 << (i % 64)
 		}
 	}
-	col := cache.NewTextColumn(data, offs, present)
+	col := cache.NewTextColumnChunks(data, offs, present)
 	for c := 0; c < col.NumChunks(); c++ {
 		if dict, _ := col.Chunk(c).Dict(); dict == nil {
 			t.Errorf("chunk %d not dictionary-encoded", c)

@@ -18,23 +18,22 @@ type colBuilder struct {
 	n       int
 	values  int // non-empty cells
 	present []uint64
-	data    []byte
-	offs    []uint32 // n+1 offsets into data
+	cells   textCells // every cell's text, the text column if that is the outcome
 
 	maybeNum, maybeBool, maybeTime bool
-	nums                           []float64
-	times                          []int64
+	nums                           chunked[float64]
+	times                          chunked[int64]
 	bools                          []uint64
 	formula                        bool
-	tooLarge                       bool // the text passed maxColumnBytes; the table is refused
+	tooLarge                       bool // a chunk's text passed maxChunkBytes; the table is refused
 }
 
-// maxColumnBytes is the most text one column may hold: offsets are 32-bit to keep the heap
-// small (DESIGN §6), so a column's text is limited to 4 GiB.
-const maxColumnBytes = 1<<32 - 1
+// maxChunkBytes is the most text one chunk of a column may hold: offsets are 32-bit to keep the
+// heap small (DESIGN §6), so 4,096 cells of a column may hold at most 4 GiB.
+const maxChunkBytes = 1<<32 - 1
 
 func newColBuilder(key string, pos int, fixed cache.FieldType, rows int) *colBuilder {
-	c := &colBuilder{key: key, pos: pos, fixed: fixed, offs: []uint32{0},
+	c := &colBuilder{key: key, pos: pos, fixed: fixed,
 		maybeNum: fixed == 0, maybeBool: fixed == 0, maybeTime: fixed == 0 || fixed == cache.TypeDateTime}
 	for range rows {
 		c.addEmpty()
@@ -54,12 +53,12 @@ func (c *colBuilder) grow() {
 func (c *colBuilder) addEmpty() {
 	c.grow()
 	c.n++
-	c.offs = append(c.offs, uint32(len(c.data)))
+	c.cells.add(nil)
 	if c.maybeNum {
-		c.nums = append(c.nums, 0)
+		c.nums.add(0)
 	}
 	if c.maybeTime {
-		c.times = append(c.times, 0)
+		c.times.add(0)
 	}
 }
 
@@ -85,12 +84,12 @@ func (c *colBuilder) add(x *cell) string {
 	c.n++
 	c.values++
 	c.present[i>>6] |= 1 << (uint(i) & 63)
-	c.data = append(c.data, x.text...)
-	if len(c.data) > maxColumnBytes {
+	if c.cells.size()+len(x.text) > maxChunkBytes {
 		c.tooLarge = true
-		c.data = c.data[:c.offs[len(c.offs)-1]]
+		c.cells.add(nil)
+	} else {
+		c.cells.add(x.text)
 	}
-	c.offs = append(c.offs, uint32(len(c.data)))
 	if c.fixed != 0 {
 		return "" // a text system field: nothing to infer
 	}
@@ -105,7 +104,7 @@ func (c *colBuilder) add(x *cell) string {
 		c.notBool()
 		c.notTime()
 		if c.maybeNum {
-			c.nums = append(c.nums, x.num)
+			c.nums.add(x.num)
 		}
 	case cellBool:
 		c.notNum()
@@ -117,7 +116,7 @@ func (c *colBuilder) add(x *cell) string {
 		c.notNum()
 		c.notBool()
 		if c.maybeTime {
-			c.times = append(c.times, x.ms)
+			c.times.add(x.ms)
 		}
 	}
 	return ""
@@ -126,7 +125,7 @@ func (c *colBuilder) add(x *cell) string {
 func (c *colBuilder) inferText(i int, t []byte) {
 	if c.maybeNum {
 		if f, ok := parseNumber(t); ok {
-			c.nums = append(c.nums, f)
+			c.nums.add(f)
 		} else {
 			c.notNum()
 		}
@@ -140,16 +139,16 @@ func (c *colBuilder) inferText(i int, t []byte) {
 	}
 	if c.maybeTime {
 		if ms, ok := cache.ParseTime(unsafe.String(unsafe.SliceData(t), len(t))); ok {
-			c.times = append(c.times, ms)
+			c.times.add(ms)
 		} else {
 			c.notTime()
 		}
 	}
 }
 
-func (c *colBuilder) notNum()  { c.maybeNum, c.nums = false, nil }
+func (c *colBuilder) notNum()  { c.maybeNum, c.nums = false, chunked[float64]{} }
 func (c *colBuilder) notBool() { c.maybeBool, c.bools = false, nil }
-func (c *colBuilder) notTime() { c.maybeTime, c.times = false, nil }
+func (c *colBuilder) notTime() { c.maybeTime, c.times = false, chunked[int64]{} }
 
 // addSystemTime appends a cell of _createdDate or _updatedDate, which are always datetimes.
 func (c *colBuilder) addSystemTime(x *cell) string {
@@ -172,19 +171,13 @@ func (c *colBuilder) addSystemTime(x *cell) string {
 	c.n++
 	c.values++
 	c.present[i>>6] |= 1 << (uint(i) & 63)
-	c.offs = append(c.offs, uint32(len(c.data)))
-	c.times = append(c.times, ms)
+	c.cells.add(nil)
+	c.times.add(ms)
 	return ""
 }
 
 // text returns cell i's text ("" when empty).
-func (c *colBuilder) text(i int) string {
-	a, b := c.offs[i], c.offs[i+1]
-	if a == b {
-		return ""
-	}
-	return unsafe.String(&c.data[a], int(b-a))
-}
+func (c *colBuilder) text(i int) string { return c.cells.text(i) }
 
 func (c *colBuilder) has(i int) bool { return c.present[i>>6]&(1<<(uint(i)&63)) != 0 }
 
@@ -211,38 +204,28 @@ func (c *colBuilder) column() *cache.Column {
 	case cache.TypeBoolean:
 		return cache.NewBoolColumn(c.n, c.bools, c.present)
 	case cache.TypeNumber:
-		return cache.NewNumberColumn(c.nums, c.present)
+		return cache.NewNumberColumn(c.nums.chunks, c.present)
 	case cache.TypeDateTime:
-		return cache.NewTimeColumn(c.times, c.present)
+		return cache.NewTimeColumn(c.times.chunks, c.present)
 	}
-	return cache.NewTextColumn(c.data, c.offs, c.present)
+	return cache.NewTextColumnChunks(c.cells.data, c.cells.offs, c.present)
 }
 
-// set replaces the cells of the given rows (ascending) with text values, rebuilding the arena
-// once. It is how generated _id values enter a column.
+// setText replaces the cells of the given rows (ascending) with text values, rebuilding only the
+// chunks they fall in. It is how generated _id values enter a column.
 func (c *colBuilder) setText(rows []int, vals []string) {
-	data := make([]byte, 0, len(c.data)+len(vals)*36)
-	offs := make([]uint32, 1, c.n+1)
-	k := 0
-	for i := 0; i < c.n; i++ {
-		if k < len(rows) && rows[k] == i {
-			data = append(data, vals[k]...)
-			if vals[k] != "" {
-				c.present[i>>6] |= 1 << (uint(i) & 63)
-			}
-			k++
-		} else {
-			data = append(data, c.text(i)...)
+	c.cells = c.cells.replaced(rows, vals)
+	for k, i := range rows {
+		if vals[k] != "" {
+			c.present[i>>6] |= 1 << (uint(i) & 63)
 		}
-		offs = append(offs, uint32(len(data)))
 	}
-	c.data, c.offs = data, offs
 }
 
 // setTime sets the cells of the given rows of a datetime column to ms.
 func (c *colBuilder) setTime(rows []int, ms int64) {
 	for _, i := range rows {
-		c.times[i] = ms
+		c.times.set(i, ms)
 		c.present[i>>6] |= 1 << (uint(i) & 63)
 	}
 }
@@ -261,17 +244,16 @@ func (c *colBuilder) drop(rows []int) {
 		j := keep.n
 		keep.grow()
 		keep.n++
-		keep.data = append(keep.data, c.text(i)...)
-		keep.offs = append(keep.offs, uint32(len(keep.data)))
+		keep.cells.add([]byte(c.text(i)))
 		if c.has(i) {
 			keep.values++
 			keep.present[j>>6] |= 1 << (uint(j) & 63)
 		}
 		if c.maybeNum {
-			keep.nums = append(keep.nums, c.nums[i])
+			keep.nums.add(c.nums.at(i))
 		}
 		if c.maybeTime {
-			keep.times = append(keep.times, c.times[i])
+			keep.times.add(c.times.at(i))
 		}
 		if c.maybeBool && c.bools[i>>6]&(1<<(uint(i)&63)) != 0 {
 			keep.bools[j>>6] |= 1 << (uint(j) & 63)

@@ -57,7 +57,7 @@ func (t *tableBuilder) idPatches(ids []string, stamp int64) []cellPatch {
 	idCol := t.byKey[cache.FieldID]
 	created, updated := t.byKey[cache.FieldCreatedDate], t.byKey[cache.FieldUpdatedDate]
 	for k, i := range t.missing {
-		rec := int(t.records[i])
+		rec := int(t.records.at(i))
 		patches = append(patches, cellPatch{record: rec, col: idCol.pos, value: cache.Text(ids[k])})
 		if t.undated(i) {
 			patches = append(patches,

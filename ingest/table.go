@@ -29,8 +29,8 @@ type tableBuilder struct {
 	added      []*colBuilder // system columns the file lacks, added at the right
 
 	rows    int
-	records []int32 // physical record of each data row
-	lines   []int32 // line of each data row, for messages
+	records chunked[int32] // physical record of each data row
+	lines   chunked[int32] // line of each data row, for messages
 
 	missing     []int // data rows without _id
 	dropped     []int // data rows left out (duplicate _id)
@@ -149,8 +149,8 @@ func (t *tableBuilder) addRow(row []cell, record, line int) {
 		}
 	}
 	t.rows++
-	t.records = append(t.records, int32(record))
-	t.lines = append(t.lines, int32(line))
+	t.records.add(int32(record))
+	t.lines.add(int32(line))
 	if c := t.byKey[cache.FieldID]; c == nil || !c.has(i) {
 		t.missing = append(t.missing, i)
 	}
@@ -234,8 +234,8 @@ func (t *tableBuilder) findDuplicates() {
 			c.drop(t.dropped)
 		}
 	}
-	t.records = dropInts(t.records, t.dropped)
-	t.lines = dropInts(t.lines, t.dropped)
+	t.records = t.records.without(t.dropped)
+	t.lines = t.lines.without(t.dropped)
 	t.rows -= len(t.dropped)
 	// rows without _id keep their order; renumber them past the dropped rows (both lists are
 	// ascending, so one merge pass does it)
@@ -250,21 +250,8 @@ func (t *tableBuilder) findDuplicates() {
 
 func (t *tableBuilder) duplicate(i, first int, id string) {
 	t.dropped = append(t.dropped, i)
-	t.problem(int(t.lines[i]), t.byKey[cache.FieldID].pos+1, cache.FieldID,
-		fmt.Sprintf("_id %q repeats row %d; this row is left out until one of them changes", id, t.lines[first]))
-}
-
-func dropInts(xs []int32, rows []int) []int32 {
-	out := xs[:0]
-	k := 0
-	for i, x := range xs {
-		if k < len(rows) && rows[k] == i {
-			k++
-			continue
-		}
-		out = append(out, x)
-	}
-	return out
+	t.problem(int(t.lines.at(i)), t.byKey[cache.FieldID].pos+1, cache.FieldID,
+		fmt.Sprintf("_id %q repeats row %d; this row is left out until one of them changes", id, t.lines.at(first)))
 }
 
 // served returns the columns that are served, in file order.
