@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"math"
 	"unicode/utf8"
 
 	"github.com/sheetsync/sheetsync/cache"
@@ -17,6 +18,9 @@ func appendValue(b []byte, v cache.Value) []byte {
 	case cache.KindText:
 		return appendString(b, v.Str())
 	case cache.KindNumber:
+		if f := v.Num(); math.IsInf(f, 0) || math.IsNaN(f) {
+			return append(b, "null"...) // a sum past float64's range: JSON has no Infinity
+		}
 		return cache.AppendNumber(b, v.Num())
 	case cache.KindBool:
 		if v.Bool() {

@@ -14,6 +14,7 @@ import (
 // Limits on a filter, so that a hostile request cannot make decoding or evaluation blow up.
 const (
 	maxFilterDepth = 32
+	maxFilterNodes = 10000 // conditions and logical nodes in one filter
 	maxListLen     = 10000
 	maxPatternLen  = 1024
 )
@@ -67,7 +68,7 @@ func filterOf(v any) (query.Filter, error) {
 			return nil, nil
 		}
 	}
-	d := filterDecoder{}
+	d := &filterDecoder{}
 	f, err := d.node(v, "", 0)
 	if err != nil {
 		return nil, err
@@ -75,11 +76,23 @@ func filterOf(v any) (query.Filter, error) {
 	return f, nil
 }
 
-type filterDecoder struct{}
+// filterDecoder decodes one filter, counting its nodes against maxFilterNodes.
+type filterDecoder struct{ nodes int }
 
-func (d filterDecoder) node(v any, path string, depth int) (query.Filter, error) {
+// visit counts a node and checks the limits on depth and size.
+func (d *filterDecoder) visit(path string, depth int) error {
 	if depth > maxFilterDepth {
-		return nil, &filterError{path, fmt.Sprintf("nested deeper than %d levels", maxFilterDepth)}
+		return &filterError{path, fmt.Sprintf("nested deeper than %d levels", maxFilterDepth)}
+	}
+	if d.nodes++; d.nodes > maxFilterNodes {
+		return &filterError{path, fmt.Sprintf("more than %d conditions", maxFilterNodes)}
+	}
+	return nil
+}
+
+func (d *filterDecoder) node(v any, path string, depth int) (query.Filter, error) {
+	if err := d.visit(path, depth); err != nil {
+		return nil, err
 	}
 	switch t := v.(type) {
 	case map[string]any:
@@ -94,7 +107,7 @@ func (d filterDecoder) node(v any, path string, depth int) (query.Filter, error)
 	return nil, &filterError{path, fmt.Sprintf("expected an object, got %s", kindOf(v))}
 }
 
-func (d filterDecoder) list(items []any, path string, depth int) (query.Filter, error) {
+func (d *filterDecoder) list(items []any, path string, depth int) (query.Filter, error) {
 	out := make(query.And, 0, len(items))
 	for i, it := range items {
 		f, err := d.node(it, fmt.Sprintf("%s[%d]", path, i), depth+1)
@@ -110,7 +123,7 @@ func (d filterDecoder) list(items []any, path string, depth int) (query.Filter, 
 
 // object decodes the Mongo-like form. Keys are visited in sorted order so that the first error
 // reported is always the same one.
-func (d filterDecoder) object(m map[string]any, path string, depth int) (query.Filter, error) {
+func (d *filterDecoder) object(m map[string]any, path string, depth int) (query.Filter, error) {
 	var out query.And
 	for _, key := range sortedKeys(m) {
 		val := m[key]
@@ -165,7 +178,7 @@ func (d filterDecoder) object(m map[string]any, path string, depth int) (query.F
 
 // not accepts what Wix's builder sends, a one-element list, and what its validator accepts, a
 // bare filter (spec v3 §9.1); a longer list is NOT(AND(...)).
-func (d filterDecoder) not(val any, path string, depth int) (query.Filter, error) {
+func (d *filterDecoder) not(val any, path string, depth int) (query.Filter, error) {
 	var f query.Filter
 	var err error
 	switch t := val.(type) {
@@ -189,7 +202,10 @@ func (d filterDecoder) not(val any, path string, depth int) (query.Filter, error
 }
 
 // field decodes the condition(s) on one field: an operator object, or a value meaning $eq.
-func (d filterDecoder) field(name string, val any, path string, depth int) (query.Filter, error) {
+func (d *filterDecoder) field(name string, val any, path string, depth int) (query.Filter, error) {
+	if err := d.visit(path, depth); err != nil {
+		return nil, err
+	}
 	ops, ok := val.(map[string]any)
 	if !ok || isDateValue(ops) || !hasOperatorKeys(ops) {
 		v, err := scalar(val, path)
@@ -260,7 +276,16 @@ func condition(field, opName string, operand any, path string) (*query.Cond, err
 		}
 		c.Value = cache.Bool(b)
 	case query.OpIsEmpty, query.OpIsNotEmpty:
-		// the operand carries nothing
+		// the operand is true (or absent); false turns the test around
+		switch b := operand.(type) {
+		case nil:
+		case bool:
+			if !b {
+				c.Op = map[query.Op]query.Op{query.OpIsEmpty: query.OpIsNotEmpty, query.OpIsNotEmpty: query.OpIsEmpty}[op]
+			}
+		default:
+			return nil, &filterError{path, fmt.Sprintf("%s takes true or false, got %s", opName, kindOf(operand))}
+		}
 	case query.OpMatches:
 		p, err := pattern(operand, path)
 		if err != nil {
@@ -364,7 +389,7 @@ func isV1(m map[string]any) bool {
 	return hasField || hasValue
 }
 
-func (d filterDecoder) v1(m map[string]any, path string, depth int) (query.Filter, error) {
+func (d *filterDecoder) v1(m map[string]any, path string, depth int) (query.Filter, error) {
 	op := m["operator"].(string)
 	val := m["value"]
 	switch op {

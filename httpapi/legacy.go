@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -229,7 +230,8 @@ func (f *flexInt) UnmarshalJSON(b []byte) error {
 	}
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil || v != float64(int(v)) {
-		return fmt.Errorf("expected an integer, got %s", b)
+		// encoding/json adds the member's name to this error
+		return &json.UnmarshalTypeError{Value: string(b), Type: reflect.TypeFor[int]()}
 	}
 	f.n, f.set = int(v), true
 	return nil

@@ -11,9 +11,10 @@ import (
 
 // registerOpsRoutes registers the operational routes, which need no Wix credential (DESIGN §2).
 func (s *Server) registerOpsRoutes() {
-	s.router.GET("/healthz", s.handleHealthz)
-	s.router.GET("/readyz", s.handleReadyz)
-	s.router.GET("/", s.handleIndex)
+	for path, h := range map[string]gin.HandlerFunc{"/healthz": s.handleHealthz, "/readyz": s.handleReadyz, "/": s.handleIndex} {
+		s.router.GET(path, h)
+		s.router.HEAD(path, h) // load balancers and uptime checks often probe with HEAD
+	}
 }
 
 func (s *Server) handleHealthz(c *gin.Context) {

@@ -85,6 +85,8 @@ type Server struct {
 	ctx     context.Context // cancelled by Close: ends in-flight requests
 	cancel  context.CancelFunc
 	served  chan error
+	closeMu sync.Mutex
+	closed  bool
 	started time.Time
 	ready   atomic.Pointer[string] // the reason it is not ready; nil when ready
 }
@@ -129,8 +131,9 @@ func (s *Server) routes() {
 			message: fmt.Sprintf("no endpoint %s %s", c.Request.Method, c.Request.URL.Path)}, "")
 	})
 	s.router.NoMethod(func(c *gin.Context) {
+		allow := c.Writer.Header().Get("Allow")
 		s.writeError(c, &apiError{status: http.StatusMethodNotAllowed, code: codeBadRequest,
-			message: fmt.Sprintf("%s %s: use POST", c.Request.Method, c.Request.URL.Path)}, "")
+			message: fmt.Sprintf("%s %s: use %s", c.Request.Method, c.Request.URL.Path, allow)}, "")
 	})
 }
 
@@ -160,9 +163,12 @@ func (s *Server) Open() error {
 // Close stops accepting requests, lets in-flight ones finish for a few seconds, then cancels
 // them.
 func (s *Server) Close() error {
-	if s.srv == nil {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.srv == nil || s.closed {
 		return nil
 	}
+	s.closed = true
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := s.srv.Shutdown(ctx)
@@ -214,8 +220,13 @@ func (s *Server) recoverPanics(c *gin.Context) {
 				panic(p)
 			}
 			s.log.Error("panic in handler", "path", c.Request.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			s.writeError(c, &apiError{status: http.StatusInternalServerError, code: codeUnknown,
-				message: "internal error", data: map[string]any{"description": "internal error"}}, "")
+			ae := &apiError{status: http.StatusInternalServerError, code: codeUnknown,
+				message: "internal error", data: map[string]any{"description": "internal error"}}
+			if isV3Path(c.Request.URL.Path) {
+				c.Data(ae.status, jsonContentType, v3ErrorBody(ae))
+			} else {
+				c.Data(ae.status, jsonContentType, legacyErrorBody(ae))
+			}
 			c.Abort()
 		}
 	}()

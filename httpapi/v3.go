@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -26,14 +28,17 @@ func (s *Server) registerV3Routes() {
 	g.POST("/capabilities/get", v3Route(s, s.handleCapabilitiesGet))
 	g.POST("/provision", v3Route(s, s.handleV3Provision))
 	g.POST("/indexes/list", v3Route(s, s.handleIndexesList))
-	for _, w := range []struct{ path, op string }{
-		{"/items/insert", "insert"}, {"/items/update", "update"}, {"/items/remove", "remove"},
-		{"/items/truncate", "truncate"}, {"/items/insert-references", "insert references"},
-		{"/items/remove-references", "remove references"}, {"/collections/create", "create collection"},
-		{"/collections/update", "update collection"}, {"/collections/delete", "delete collection"},
-		{"/indexes/create", "create index"}, {"/indexes/remove", "remove index"},
+	for _, w := range []struct {
+		path, op     string
+		onCollection bool // the collection must exist
+	}{
+		{"/items/insert", "insert", true}, {"/items/update", "update", true}, {"/items/remove", "remove", true},
+		{"/items/truncate", "truncate", true}, {"/items/insert-references", "insert references", true},
+		{"/items/remove-references", "remove references", true}, {"/collections/create", "create collection", false},
+		{"/collections/update", "update collection", true}, {"/collections/delete", "delete collection", true},
+		{"/indexes/create", "create index", true}, {"/indexes/remove", "remove index", true},
 	} {
-		g.POST(w.path, v3Route(s, s.v3ReadOnly(w.op)))
+		g.POST(w.path, v3Route(s, s.v3ReadOnly(w.op, w.onCollection)))
 	}
 }
 
@@ -82,6 +87,9 @@ func v3Route[T any](s *Server, fn v3Handler[T]) gin.HandlerFunc {
 func (s *Server) v3Envelope(body []byte) (*v3Envelope, error) {
 	switch s.cfg.V3.Mode {
 	case AuthKey:
+		if t := bytes.TrimSpace(body); len(t) > 0 && t[0] == '{' {
+			return nil, authErrorf("the request is plain JSON, but this server checks Wix's signature (--jwt-public-key): send the JWT Wix signs")
+		}
 		return s.verifier.verify(body, time.Now())
 	case AuthOpen:
 		return openEnvelope(body)
@@ -128,11 +136,40 @@ func decodeRequest(raw json.RawMessage, v any) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &te):
-		return errBadRequest("request member %q: expected %s, got %s", te.Field, te.Type, te.Value)
+		return errBadRequest("request member %q: expected %s, got %s", memberPath(v, te.Field), te.Type, te.Value)
 	case errors.As(err, &se):
 		return errBadRequest("request is not valid JSON: %v (at byte %d)", se, se.Offset)
 	}
 	return errBadRequest("request is not valid JSON: %v", err)
+}
+
+// memberPath drops from a decoding error's field path the names of embedded structs, which are
+// Go's, not the protocol's: "legacyCollection.collectionName" is the member "collectionName".
+func memberPath(v any, field string) string {
+	embedded := map[string]bool{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return
+		}
+		for i := range t.NumField() {
+			if f := t.Field(i); f.Anonymous {
+				embedded[f.Name] = true
+				walk(f.Type)
+			}
+		}
+	}
+	walk(reflect.TypeOf(v))
+	var kept []string
+	for _, seg := range strings.Split(field, ".") {
+		if !embedded[seg] {
+			kept = append(kept, seg)
+		}
+	}
+	return strings.Join(kept, ".")
 }
 
 // snapshot returns the current snapshot of a collection named in a request.
@@ -149,9 +186,15 @@ type v3CollectionID struct {
 
 func (r *v3CollectionID) collection() string { return r.CollectionID }
 
-// v3ReadOnly answers a write endpoint: sheetsync serves every collection read-only for now.
-func (s *Server) v3ReadOnly(op string) v3Handler[v3CollectionID] {
+// v3ReadOnly answers a write endpoint: sheetsync serves every collection read-only for now. An
+// operation on the items or indexes of a collection that does not exist is told so first.
+func (s *Server) v3ReadOnly(op string, onCollection bool) v3Handler[v3CollectionID] {
 	return func(_ context.Context, req *v3CollectionID, _ *v3Metadata) ([]byte, error) {
+		if onCollection && req.CollectionID != "" {
+			if _, err := s.store.Snapshot(req.CollectionID); err != nil {
+				return nil, err
+			}
+		}
 		return nil, errUnsupported(req.CollectionID, op, "sheetsync serves collections read-only in this version")
 	}
 }

@@ -91,6 +91,21 @@ func (e *Engine) Aggregate(ctx context.Context, snap *cache.Snapshot, a Aggregat
 	if err != nil {
 		return nil, err
 	}
+	if schema.Len() == 0 {
+		// nothing grouped and nothing computed: the one group of all items, which has no fields
+		// (a snapshot of no fields cannot hold it)
+		if a.Having != nil {
+			return nil, &Error{Op: "finalFilter", Err: ErrUnknownField, Detail: "the aggregation has no fields to filter on"}
+		}
+		out := &Grouped{Schema: schema, Total: -1}
+		if a.Offset == 0 && a.Limit > 0 {
+			out.Rows = [][]cache.Value{{}}
+		}
+		if a.Total {
+			out.Total = 1
+		}
+		return out, nil
+	}
 	// the groups become a small collection of their own, so Having, sorting and paging are the
 	// same code that serves every query
 	result, err := cache.FromRows(snap.Name(), schema, groups)
