@@ -30,10 +30,10 @@ func (s *Server) registerLegacyRoutes() {
 	s.router.POST("/schemas/list", legacyRoute(s, rolesSchemaList, s.handleSchemasList))
 	s.router.POST("/schemas/list/headers", legacyRoute(s, rolesSchemaList, s.handleSchemasHeaders))
 	s.router.POST("/schemas/find", legacyRoute(s, rolesAll, s.handleSchemasFind))
-	s.router.POST("/data/find", legacyRoute(s, nil, s.handleDataFind))
-	s.router.POST("/data/get", legacyRoute(s, nil, s.handleDataGet))
-	s.router.POST("/data/count", legacyRoute(s, nil, s.handleDataCount))
-	s.router.POST("/data/aggregate", legacyRoute(s, nil, s.handleDataAggregate))
+	s.router.POST("/data/find", legacyReadRoute(s, s.handleDataFind))
+	s.router.POST("/data/get", legacyReadRoute(s, s.handleDataGet))
+	s.router.POST("/data/count", legacyReadRoute(s, s.handleDataCount))
+	s.router.POST("/data/aggregate", legacyReadRoute(s, s.handleDataAggregate))
 	for _, w := range []struct{ path, op string }{
 		{"/data/insert", "insert"}, {"/data/insert/bulk", "bulkInsert"}, {"/data/update", "update"},
 		{"/data/update/bulk", "bulkUpdate"}, {"/data/remove", "remove"}, {"/data/remove/bulk", "bulkRemove"},
@@ -62,6 +62,23 @@ func legacyRoute[T any, PT interface {
 	*T
 	legacyRequest
 }](s *Server, roles []string, fn legacyHandler[T]) gin.HandlerFunc {
+	return legacyServe[T, PT](s, roles, fn, false)
+}
+
+// legacyReadRoute is legacyRoute for a data read, open to every role, whose answers are
+// memoised per collection version once the caller is authenticated (responses.go).
+func legacyReadRoute[T any, PT interface {
+	*T
+	legacyRequest
+	collectionRequest
+}](s *Server, fn legacyHandler[T]) gin.HandlerFunc {
+	return legacyServe[T, PT](s, nil, fn, true)
+}
+
+func legacyServe[T any, PT interface {
+	*T
+	legacyRequest
+}](s *Server, roles []string, fn legacyHandler[T], memo bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		body, done, err := s.readBody(c)
 		if err != nil {
@@ -70,6 +87,10 @@ func legacyRoute[T any, PT interface {
 		}
 		var req T
 		err = decodeRequest(body, &req)
+		var key string
+		if memo && err == nil {
+			key = responseKey(c.Request.URL.Path, body)
+		}
 		done()
 		if err != nil {
 			s.writeError(c, err, "")
@@ -79,14 +100,21 @@ func legacyRoute[T any, PT interface {
 			s.writeError(c, err, "")
 			return
 		}
+		if out, ok := s.cachedAnswer(key); memo && ok {
+			c.Data(http.StatusOK, jsonContentType, out)
+			return
+		}
+		var version uint64
+		if memo {
+			version = s.versionOf(collectionOf(&req))
+		}
 		out, err := fn(c.Request.Context(), &req)
 		if err != nil {
-			coll := ""
-			if r, ok := any(&req).(collectionRequest); ok {
-				coll = r.collection()
-			}
-			s.writeError(c, err, coll)
+			s.writeError(c, err, collectionOf(&req))
 			return
+		}
+		if memo {
+			s.remember(key, collectionOf(&req), version, out)
 		}
 		c.Data(http.StatusOK, jsonContentType, out)
 	}

@@ -19,10 +19,10 @@ import (
 // "not supported" error until sheetsync writes files; they are still authenticated first.
 func (s *Server) registerV3Routes() {
 	g := s.router.Group("/v3")
-	g.POST("/items/query", v3Route(s, s.handleItemsQuery))
-	g.POST("/items/count", v3Route(s, s.handleItemsCount))
-	g.POST("/items/aggregate", v3Route(s, s.handleItemsAggregate))
-	g.POST("/items/query-distinct-values", v3Route(s, s.handleItemsDistinct))
+	g.POST("/items/query", v3ReadRoute(s, s.handleItemsQuery))
+	g.POST("/items/count", v3ReadRoute(s, s.handleItemsCount))
+	g.POST("/items/aggregate", v3ReadRoute(s, s.handleItemsAggregate))
+	g.POST("/items/query-distinct-values", v3ReadRoute(s, s.handleItemsDistinct))
 	g.POST("/items/query-referenced", v3Route(s, s.handleItemsQueryReferenced))
 	g.POST("/collections/get", v3Route(s, s.handleCollectionsGet))
 	g.POST("/capabilities/get", v3Route(s, s.handleCapabilitiesGet))
@@ -50,7 +50,18 @@ type v3Handler[T any] func(ctx context.Context, req *T, meta *v3Metadata) ([]byt
 
 // v3Route adapts a v3Handler to gin: read the body, authenticate it (spec v3 §2), decode
 // data.request into T, call the handler, write the answer or the error.
-func v3Route[T any](s *Server, fn v3Handler[T]) gin.HandlerFunc {
+func v3Route[T any](s *Server, fn v3Handler[T]) gin.HandlerFunc { return v3Serve(s, fn, false) }
+
+// v3ReadRoute is v3Route for a read of one collection: its answers are memoised per collection
+// version (responses.go).
+func v3ReadRoute[T any, PT interface {
+	*T
+	collectionRequest
+}](s *Server, fn v3Handler[T]) gin.HandlerFunc {
+	return v3Serve(s, fn, true)
+}
+
+func v3Serve[T any](s *Server, fn v3Handler[T], memo bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		body, done, err := s.readBody(c)
 		if err != nil {
@@ -63,6 +74,15 @@ func v3Route[T any](s *Server, fn v3Handler[T]) gin.HandlerFunc {
 			s.writeError(c, err, "")
 			return
 		}
+		var key string
+		if memo {
+			key = responseKey(c.Request.URL.Path, env.Request)
+			if out, ok := s.cachedAnswer(key); ok {
+				done()
+				c.Data(http.StatusOK, jsonContentType, out)
+				return
+			}
+		}
 		var req T
 		err = decodeRequest(env.Request, &req)
 		done()
@@ -70,14 +90,17 @@ func v3Route[T any](s *Server, fn v3Handler[T]) gin.HandlerFunc {
 			s.writeError(c, err, "")
 			return
 		}
+		var version uint64
+		if memo {
+			version = s.versionOf(collectionOf(&req))
+		}
 		out, err := fn(c.Request.Context(), &req, &env.Metadata)
 		if err != nil {
-			coll := ""
-			if r, ok := any(&req).(collectionRequest); ok {
-				coll = r.collection()
-			}
-			s.writeError(c, err, coll)
+			s.writeError(c, err, collectionOf(&req))
 			return
+		}
+		if memo {
+			s.remember(key, collectionOf(&req), version, out)
 		}
 		c.Data(http.StatusOK, jsonContentType, out)
 	}
@@ -110,6 +133,9 @@ func openEnvelope(body []byte) (*v3Envelope, error) {
 			return nil, authErrorf("this server has no --jwt-public-key, so it cannot check a signed request; send the request object as plain JSON, or start sheetsync with --jwt-public-key and --app-id")
 		}
 		return nil, errBadRequest("request body is neither a JSON object nor a JWT")
+	}
+	if !bytes.Contains(body, []byte(`"data"`)) {
+		return &v3Envelope{Request: body}, nil // a request object: the common case, decoded once later
 	}
 	var wrapped struct {
 		Data *struct {
