@@ -43,28 +43,23 @@ var (
 // NewNumberColumn returns a number column from per-chunk slices, taken as they are (every
 // chunk but the last holds ChunkSize cells).
 func NewNumberColumn(vals [][]float64, present []uint64) *Column {
-	col := &Column{typ: TypeNumber}
-	for k, v := range vals {
-		ch := newChunk(len(v), window(present, k*ChunkSize, k*ChunkSize+len(v)))
-		ch.nums = v
-		if popcount(ch.present) == 0 {
-			ch.nums = zeroNums[:len(v):len(v)]
-		}
-		col.chunks = append(col.chunks, ch)
-	}
-	return col
+	return newOrderedColumn(TypeNumber, vals, present, zeroNums[:], func(ch *Chunk, v []float64) { ch.nums = v })
 }
 
 // NewTimeColumn returns a datetime column, in Unix milliseconds, from per-chunk slices taken as
 // they are (every chunk but the last holds ChunkSize cells).
 func NewTimeColumn(vals [][]int64, present []uint64) *Column {
-	col := &Column{typ: TypeDateTime}
+	return newOrderedColumn(TypeDateTime, vals, present, zeroTimes[:], func(ch *Chunk, v []int64) { ch.times = v })
+}
+
+func newOrderedColumn[T any](t FieldType, vals [][]T, present []uint64, zeros []T, set func(*Chunk, []T)) *Column {
+	col := &Column{typ: t}
 	for k, v := range vals {
 		ch := newChunk(len(v), window(present, k*ChunkSize, k*ChunkSize+len(v)))
-		ch.times = v
 		if popcount(ch.present) == 0 {
-			ch.times = zeroTimes[:len(v):len(v)]
+			v = zeros[:len(v):len(v)]
 		}
+		set(ch, v)
 		col.chunks = append(col.chunks, ch)
 	}
 	return col

@@ -219,7 +219,12 @@ func (s *Server) handleItemsCount(ctx context.Context, req *v3CountRequest, _ *v
 	if err != nil {
 		return nil, err
 	}
-	filter, err := decodeFilter(req.Filter)
+	return s.countAnswer(ctx, snap, req.Filter)
+}
+
+// countAnswer is {"totalCount": n}, the answer of both protocols' count endpoints.
+func (s *Server) countAnswer(ctx context.Context, snap *cache.Snapshot, rawFilter json.RawMessage) ([]byte, error) {
+	filter, err := decodeFilter(rawFilter)
 	if err != nil {
 		return nil, err
 	}
@@ -339,16 +344,20 @@ func appendGroups(b []byte, g *query.Grouped) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, '{')
-		for j, v := range row {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, g.Schema.Field(j).Key)
-			b = append(b, ':')
-			b = appendValue(b, v)
+		b = append(appendGroupFields(append(b, '{'), g.Schema, row), '}')
+	}
+	return b
+}
+
+// appendGroupFields appends the members of one aggregated row, without braces.
+func appendGroupFields(b []byte, schema *cache.Schema, row []cache.Value) []byte {
+	for j, v := range row {
+		if j > 0 {
+			b = append(b, ',')
 		}
-		b = append(b, '}')
+		b = appendString(b, schema.Field(j).Key)
+		b = append(b, ':')
+		b = appendValue(b, v)
 	}
 	return b
 }

@@ -402,13 +402,5 @@ func (s *Server) handleDataCount(ctx context.Context, req *legacyCount) ([]byte,
 	if err != nil {
 		return nil, err
 	}
-	filter, err := decodeFilter(req.Filter)
-	if err != nil {
-		return nil, err
-	}
-	n, err := s.query.Count(ctx, snap, filter)
-	if err != nil {
-		return nil, err
-	}
-	return fmt.Appendf(nil, `{"totalCount":%d}`, n), nil
+	return s.countAnswer(ctx, snap, req.Filter)
 }

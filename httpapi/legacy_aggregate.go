@@ -68,15 +68,7 @@ func (s *Server) handleDataAggregate(ctx context.Context, req *legacyAggregate) 
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, '{')
-		for j, v := range row {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, g.Schema.Field(j).Key)
-			b = append(b, ':')
-			b = appendValue(b, v)
-		}
+		b = appendGroupFields(append(b, '{'), g.Schema, row)
 		if synthetic {
 			if len(row) > 0 {
 				b = append(b, ',')

@@ -12,9 +12,9 @@ import (
 func eqPred(col *cache.Column, x cache.Value) pred {
 	switch col.Type() {
 	case cache.TypeNumber:
-		return &numPred{col: col, op: OpEq, x: x.Num()}
+		return numPred(col, OpEq, x.Num(), nil)
 	case cache.TypeDateTime:
-		return &timePred{col: col, op: OpEq, x: x.Millis()}
+		return timePred(col, OpEq, x.Millis(), nil)
 	case cache.TypeBoolean:
 		return &boolPred{col: col, want: x.Bool()}
 	}
@@ -26,9 +26,9 @@ func eqPred(col *cache.Column, x cache.Value) pred {
 func rangePred(col *cache.Column, op Op, x cache.Value) pred {
 	switch col.Type() {
 	case cache.TypeNumber:
-		return &numPred{col: col, op: op, x: x.Num()}
+		return numPred(col, op, x.Num(), nil)
 	case cache.TypeDateTime:
-		return &timePred{col: col, op: op, x: x.Millis()}
+		return timePred(col, op, x.Millis(), nil)
 	case cache.TypeBoolean:
 		return &textFunc{col: col, boolean: true, match: func(s string) bool {
 			return compareOp(op, boolRank(s == "true")-boolRank(x.Bool()))
@@ -76,13 +76,13 @@ func inPred(col *cache.Column, vals []cache.Value) pred {
 		for _, v := range vals {
 			set[v.Num()] = true
 		}
-		return &numPred{col: col, op: OpIn, set: set}
+		return numPred(col, OpIn, 0, set)
 	case cache.TypeDateTime:
 		set := make(map[int64]bool, len(vals))
 		for _, v := range vals {
 			set[v.Millis()] = true
 		}
-		return &timePred{col: col, op: OpIn, set: set}
+		return timePred(col, OpIn, 0, set)
 	case cache.TypeBoolean:
 		ps := make(orPred, len(vals))
 		for i, v := range vals {
@@ -144,38 +144,32 @@ func setBits[T comparable](vals []T, n int, set map[T]bool, out *bitset) {
 	}
 }
 
-type numPred struct {
-	col *cache.Column
-	op  Op
-	x   float64
-	set map[float64]bool // OpIn
+// orderedPred compares the cells of a number or datetime column with x (or, for OpIn, looks
+// them up in set). values picks the chunk's typed slice.
+type orderedPred[T ordered] struct {
+	col    *cache.Column
+	values func(*cache.Chunk) []T
+	op     Op
+	x      T
+	set    map[T]bool // OpIn
 }
 
-func (p *numPred) eval(c, n int, out *bitset) {
+func (p *orderedPred[T]) eval(c, n int, out *bitset) {
 	ch := p.col.Chunk(c)
 	if p.op == OpIn {
-		setBits(ch.Numbers(), n, p.set, out)
+		setBits(p.values(ch), n, p.set, out)
 	} else {
-		cmpBits(ch.Numbers(), n, p.op, p.x, out)
+		cmpBits(p.values(ch), n, p.op, p.x, out)
 	}
 	out.andSlice(ch.Present())
 }
 
-type timePred struct {
-	col *cache.Column
-	op  Op
-	x   int64
-	set map[int64]bool // OpIn
+func numPred(col *cache.Column, op Op, x float64, set map[float64]bool) pred {
+	return &orderedPred[float64]{col: col, values: (*cache.Chunk).Numbers, op: op, x: x, set: set}
 }
 
-func (p *timePred) eval(c, n int, out *bitset) {
-	ch := p.col.Chunk(c)
-	if p.op == OpIn {
-		setBits(ch.Times(), n, p.set, out)
-	} else {
-		cmpBits(ch.Times(), n, p.op, p.x, out)
-	}
-	out.andSlice(ch.Present())
+func timePred(col *cache.Column, op Op, x int64, set map[int64]bool) pred {
+	return &orderedPred[int64]{col: col, values: (*cache.Chunk).Times, op: op, x: x, set: set}
 }
 
 type boolPred struct {
