@@ -105,12 +105,17 @@ func v3ErrorBody(ae *apiError) []byte {
 	if data == nil {
 		data = map[string]any{}
 	}
-	b, err := json.Marshal(map[string]any{
-		"errorCode":        ae.code,
-		"errorMessage":     ae.message,
-		"data":             data,
-		"applicationError": map[string]any{"code": ae.code, "description": ae.message, "data": data},
-	})
+	type appError struct {
+		Code        string         `json:"code"`
+		Description string         `json:"description"`
+		Data        map[string]any `json:"data"`
+	}
+	b, err := json.Marshal(struct {
+		ErrorCode        string         `json:"errorCode"`
+		ErrorMessage     string         `json:"errorMessage"`
+		Data             map[string]any `json:"data"`
+		ApplicationError appError       `json:"applicationError"`
+	}{ae.code, ae.message, data, appError{ae.code, ae.message, data}})
 	if err != nil {
 		return []byte(`{"errorCode":"UNKNOWN_ERROR","errorMessage":"internal error"}`)
 	}
