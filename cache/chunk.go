@@ -110,15 +110,6 @@ func (c *Chunk) Value(t FieldType, i int) Value {
 	}
 }
 
-// values decodes the whole chunk, for rebuilding it with changes.
-func (c *Chunk) values(t FieldType) []Value {
-	out := make([]Value, c.n)
-	for i := range out {
-		out[i] = c.Value(t, i)
-	}
-	return out
-}
-
 // encodeChunk builds a chunk of type t from at most ChunkSize values, which must be null or of
 // the type's kind.
 func encodeChunk(t FieldType, vals []Value) *Chunk {

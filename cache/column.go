@@ -132,13 +132,6 @@ func (b *ColumnBuilder) Append(v Value) {
 	}
 }
 
-// AppendChunk adds a whole, full chunk as is (shared, not copied). The builder must be at a
-// chunk boundary.
-func (b *ColumnBuilder) appendChunk(c *Chunk) {
-	b.flush()
-	b.chunks = append(b.chunks, c)
-}
-
 func (b *ColumnBuilder) flush() {
 	if len(b.buf) > 0 {
 		b.chunks = append(b.chunks, encodeChunk(b.typ, b.buf))

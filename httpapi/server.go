@@ -13,7 +13,6 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -278,6 +277,3 @@ func (s *Server) writeError(c *gin.Context, err error, collection string) {
 func isV3Path(p string) bool { return strings.HasPrefix(p, "/v3/") || p == "/v3" }
 
 const jsonContentType = "application/json; charset=utf-8"
-
-// drain discards what is left of a body so the connection can be reused.
-func drain(r io.Reader) { io.Copy(io.Discard, io.LimitReader(r, 1<<20)) }
