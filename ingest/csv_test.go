@@ -3,7 +3,6 @@ package ingest
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -16,8 +15,6 @@ import (
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/transform"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // csvCases lists the fixture folders under testdata/csv.
 func csvCases(tb testing.TB) []string {
@@ -41,19 +38,7 @@ func TestCSVRead(t *testing.T) {
 			}
 			defer r.Close()
 			got := dumpCSV(t, r, readUTF8(t, path))
-			golden := filepath.Join(dir, "records.golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != string(want) {
-				t.Errorf("records differ from %s\ngot:\n%s\nwant:\n%s", golden, got, want)
-			}
+			checkGolden(t, filepath.Join(dir, "records.golden"), got)
 		})
 	}
 }

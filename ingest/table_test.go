@@ -58,19 +58,7 @@ func TestTableGolden(t *testing.T) {
 			if after := mustReadFile(t, path); !bytes.Equal(after, before) {
 				t.Errorf("a read-only load changed %s", path)
 			}
-			golden := filepath.Join(dir, "want.golden")
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != string(want) {
-				t.Errorf("tables differ from %s\ngot:\n%s\nwant:\n%s", golden, got, want)
-			}
+			checkGolden(t, filepath.Join(dir, "want.golden"), got)
 		})
 	}
 }
