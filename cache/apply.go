@@ -8,6 +8,12 @@ import "fmt"
 // Store stamps it.
 func (s *Snapshot) apply(cs *ChangeSet) (*Snapshot, error) {
 	base := s
+	if cs.Schema != nil {
+		var err error
+		if base, err = s.reshape(cs.Schema); err != nil {
+			return nil, err
+		}
+	}
 	if cs.Truncate {
 		base = Empty(s.name, s.schema)
 	}
@@ -91,6 +97,33 @@ func (s *Snapshot) checkItem(it Item) error {
 		return &ValidationError{Collection: s.name, Field: FieldID, Reason: "item has no _id"}
 	}
 	return nil
+}
+
+// reshape returns s with the given fields: columns of fields kept with their type are shared,
+// the others are empty. A collection with rows keeps its _id field.
+func (s *Snapshot) reshape(schema *Schema) (*Snapshot, error) {
+	_, hadID := s.schema.Index(FieldID)
+	idCol, hasID := schema.Index(FieldID)
+	if hadID != hasID && s.rows > 0 {
+		return nil, &ValidationError{Collection: s.name, Field: FieldID, Reason: "a collection with items cannot gain or lose its _id field"}
+	}
+	n := *s
+	n.schema, n.idCol = schema, -1
+	if hasID {
+		n.idCol = idCol
+	}
+	n.cols = make([]*Column, schema.Len())
+	for i, f := range schema.fields {
+		if j, ok := s.schema.Index(f.Key); ok && s.schema.fields[j].Type == f.Type {
+			n.cols[i] = s.cols[j]
+		} else {
+			n.cols[i] = emptyColumn(f.Type, s.lens)
+		}
+	}
+	if hasID && !hadID {
+		n.ids = &idIndex{}
+	}
+	return &n, nil
 }
 
 // clone returns a shallow copy whose slices may be replaced element by element without touching

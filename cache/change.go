@@ -38,7 +38,7 @@ func (it Item) ID() string { return it[FieldID].s }
 
 // ChangeSet is one mutation of one collection, applied atomically: readers see the snapshot
 // before it or after it, never a mix. The parts apply in this order: Drop or Replace, then
-// Truncate, Remove, Update and Insert.
+// Schema, Truncate, Remove, Update and Insert.
 type ChangeSet struct {
 	Collection string
 	Origin     Origin
@@ -48,6 +48,10 @@ type ChangeSet struct {
 	// Replace, when set, replaces the whole collection, creating it if needed: a file was loaded
 	// or re-read in full.
 	Replace *Table
+	// Schema, when set, changes the collection's fields to these (columns added to or removed
+	// from a file): a field kept with its type keeps its cells; a new field, or one whose type
+	// changed, starts empty and the change's updates fill it; a field left out goes.
+	Schema *Schema
 	// Drop removes the collection.
 	Drop     bool
 	Truncate bool

@@ -326,3 +326,70 @@ func slicesIndex(dict []string, s string) int {
 	}
 	return -1
 }
+
+// Equal reports whether two chunks of type t hold the same cells. Chunks of one representation
+// compare their slices directly, which is how a diff of two decodes of a big file skips the
+// chunks an edit did not touch.
+func (c *Chunk) Equal(t FieldType, o *Chunk) bool {
+	if c == o {
+		return true
+	}
+	if c.n != o.n || !wordsEqual(c.present, o.present, c.n) {
+		return false
+	}
+	switch t {
+	case TypeNumber:
+		for i, v := range c.nums[:c.n] {
+			if v != o.nums[i] && c.Has(i) {
+				return false
+			}
+		}
+		return true
+	case TypeDateTime:
+		for i, v := range c.times[:c.n] {
+			if v != o.times[i] && c.Has(i) {
+				return false
+			}
+		}
+		return true
+	case TypeBoolean:
+		for w := 0; w < words(c.n); w++ {
+			if (c.bools[w]^o.bools[w])&c.present[w] != 0 {
+				return false
+			}
+		}
+		return true
+	}
+	if c.dict == nil && o.dict == nil {
+		return string(c.data) == string(o.data) && slicesEqual(c.offs[:c.n+1], o.offs[:c.n+1])
+	}
+	for i := 0; i < c.n; i++ {
+		if c.Text(i) != o.Text(i) {
+			return false
+		}
+	}
+	return true
+}
+
+// wordsEqual compares the first n bits of two bitmaps.
+func wordsEqual(a, b []uint64, n int) bool {
+	for w := 0; w < words(n); w++ {
+		x := a[w] ^ b[w]
+		if w == words(n)-1 && n&63 != 0 {
+			x &= 1<<(uint(n)&63) - 1
+		}
+		if x != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func slicesEqual(a, b []uint32) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -38,7 +38,30 @@ func (c *Column) Value(r RowID) Value { return c.chunks[r.Chunk()].Value(c.typ, 
 var (
 	zeroNums  [ChunkSize]float64
 	zeroTimes [ChunkSize]int64
+	zeroWords [ChunkWords]uint64
+	zeroOffs  [ChunkSize + 1]uint32
 )
+
+// emptyColumn returns a column of type t whose chunks have the given lengths and no values. It
+// allocates nothing per row: every chunk points at the shared zero arrays.
+func emptyColumn(t FieldType, lens []int) *Column {
+	col := &Column{typ: t}
+	for _, n := range lens {
+		ch := newChunk(n, zeroWords[:words(n):words(n)])
+		switch t {
+		case TypeNumber:
+			ch.nums = zeroNums[:n:n]
+		case TypeDateTime:
+			ch.times = zeroTimes[:n:n]
+		case TypeBoolean:
+			ch.bools = zeroWords[:words(n):words(n)]
+		default:
+			ch.offs = zeroOffs[: n+1 : n+1]
+		}
+		col.chunks = append(col.chunks, ch)
+	}
+	return col
+}
 
 // NewNumberColumn returns a number column from per-chunk slices, taken as they are (every
 // chunk but the last holds ChunkSize cells).

@@ -346,3 +346,49 @@ func BenchmarkCommitInsertOneRow(b *testing.B) {
 		}
 	}
 }
+
+func TestStoreSchemaChange(t *testing.T) {
+	ctx := context.Background()
+	s := MustStore(t, "c", 3*cache.ChunkSize)
+	before, _ := s.Snapshot("c")
+	// drop category, add colour, and make price text
+	next := cache.MustSchema(
+		cache.Field{Key: "name", Type: cache.TypeText},
+		cache.Field{Key: "price", Type: cache.TypeText},
+		cache.Field{Key: "inStock", Type: cache.TypeBoolean},
+		cache.Field{Key: "launch", Type: cache.TypeDateTime},
+		cache.Field{Key: "colour", Type: cache.TypeText},
+		cache.Field{Key: cache.FieldID, Type: cache.TypeText},
+	)
+	_, err := s.Commit(ctx, cache.ChangeSet{Collection: "c", Schema: next, Update: []cache.Item{
+		{cache.FieldID: cache.Text("id-000001"), "price": cache.Text("cheap"), "colour": cache.Text("red")},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, _ := s.Snapshot("c")
+	if snap.Schema() != next || snap.Len() != before.Len() {
+		t.Fatalf("schema or length not applied")
+	}
+	r, _ := snap.Lookup("id-000001")
+	get := func(r cache.RowID, key string) cache.Value {
+		i, _ := snap.Schema().Index(key)
+		return snap.Value(r, i)
+	}
+	if get(r, "price").Str() != "cheap" || get(r, "colour").Str() != "red" || get(r, "name").Str() != "Product 1" {
+		t.Errorf("row after the change: %v", snap.Row(r))
+	}
+	r2, _ := snap.Lookup("id-000002")
+	if !get(r2, "price").IsNull() || !get(r2, "colour").IsNull() || get(r2, "name").Str() != "Product 2" {
+		t.Errorf("an untouched row: %v", snap.Row(r2))
+	}
+	// the new empty column answers queries and takes writes like any other
+	if _, err := s.Commit(ctx, cache.ChangeSet{Collection: "c", Update: []cache.Item{{cache.FieldID: cache.Text("id-000002"), "colour": cache.Text("blue")}}}); err != nil {
+		t.Fatal(err)
+	}
+	noID := cache.MustSchema(cache.Field{Key: "name", Type: cache.TypeText})
+	var ve *cache.ValidationError
+	if _, err := s.Commit(ctx, cache.ChangeSet{Collection: "c", Schema: noID}); !errors.As(err, &ve) {
+		t.Errorf("dropping _id from a collection with items: %v", err)
+	}
+}

@@ -23,11 +23,11 @@ import (
 // A Windows-1252 file stays Windows-1252 unless a patch holds a character that Windows-1252
 // cannot encode: then the file is written as UTF-8 with a BOM, which Excel also reads, rather
 // than lose the character.
-func writeCSVPatches(path string, patches []cellPatch) error {
+func writeCSVPatches(path string, patches []cellPatch) (uint64, error) {
 	ps := slices.Clone(patches)
 	for _, p := range ps {
 		if p.record < 0 || p.col < 0 {
-			return fmt.Errorf("write %s: no cell at record %d column %d", path, p.record, p.col)
+			return 0, fmt.Errorf("write %s: no cell at record %d column %d", path, p.record, p.col)
 		}
 	}
 	slices.SortStableFunc(ps, func(a, b cellPatch) int {
@@ -37,7 +37,7 @@ func writeCSVPatches(path string, patches []cellPatch) error {
 
 	r, err := openCSV(path)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer r.Close()
 	d := r.dialect()

@@ -23,7 +23,7 @@ func TestCSVWriteCopy(t *testing.T) {
 				t.Fatal(err)
 			}
 			path := writeTempCSV(t, want)
-			if err := writeCSVPatches(path, nil); err != nil {
+			if _, err := writeCSVPatches(path, nil); err != nil {
 				t.Fatal(err)
 			}
 			if got := readCSVFile(t, path); !bytes.Equal(got, want) {
@@ -188,7 +188,7 @@ func TestCSVWritePatches(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			path := writeTempCSV(t, []byte(tt.input))
 			before := append([]cellPatch(nil), tt.patches...)
-			if err := writeCSVPatches(path, tt.patches); err != nil {
+			if _, err := writeCSVPatches(path, tt.patches); err != nil {
 				t.Fatal(err)
 			}
 			if got := readCSVFile(t, path); string(got) != tt.want {
@@ -265,7 +265,7 @@ func TestCSVWriteReadBack(t *testing.T) {
 				patches = append(patches, cellPatch{i + 1, 0, cache.Text(s)}, cellPatch{i + 1, 1, cache.Text("after")})
 			}
 			path := writeTempCSV(t, input)
-			if err := writeCSVPatches(path, patches); err != nil {
+			if _, err := writeCSVPatches(path, patches); err != nil {
 				t.Fatal(err)
 			}
 			r, err := openCSV(path)
@@ -351,7 +351,7 @@ func TestCSVWriteFailure(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { os.Chmod(dir, 0o755) })
-		if err := writeCSVPatches(path, []cellPatch{{1, 1, cache.Text("x")}}); err == nil {
+		if _, err := writeCSVPatches(path, []cellPatch{{1, 1, cache.Text("x")}}); err == nil {
 			t.Fatal("no error writing into a read-only folder")
 		}
 		checkCSVUntouched(t, path, want)
@@ -360,7 +360,7 @@ func TestCSVWriteFailure(t *testing.T) {
 	t.Run("ErrParse", func(t *testing.T) {
 		want := []byte("a,b\n1,\"open\n2,3\n")
 		path := writeTempCSV(t, want)
-		err := writeCSVPatches(path, []cellPatch{{0, 0, cache.Text("x")}})
+		_, err := writeCSVPatches(path, []cellPatch{{0, 0, cache.Text("x")}})
 		var perr *ParseError
 		if !errors.As(err, &perr) {
 			t.Fatalf("error %v, want a *ParseError", err)
@@ -374,7 +374,7 @@ func TestCSVWriteFailure(t *testing.T) {
 	t.Run("ErrNegativeColumn", func(t *testing.T) {
 		want := []byte("a,b\n")
 		path := writeTempCSV(t, want)
-		if err := writeCSVPatches(path, []cellPatch{{0, -1, cache.Text("x")}}); err == nil {
+		if _, err := writeCSVPatches(path, []cellPatch{{0, -1, cache.Text("x")}}); err == nil {
 			t.Fatal("no error for a negative column")
 		}
 		checkCSVUntouched(t, path, want)
@@ -382,7 +382,7 @@ func TestCSVWriteFailure(t *testing.T) {
 
 	t.Run("ErrMissingFile", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "gone.csv")
-		if err := writeCSVPatches(path, nil); !errors.Is(err, os.ErrNotExist) {
+		if _, err := writeCSVPatches(path, nil); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("error %v, want os.ErrNotExist", err)
 		}
 		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
@@ -440,8 +440,25 @@ func BenchmarkCSVWrite(b *testing.B) {
 	b.SetBytes(size)
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := writeCSVPatches(path, patches); err != nil {
+		if _, err := writeCSVPatches(path, patches); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestWriteReturnsContentHash: the hash a write returns is the hash of the file it left, which
+// is how the watcher tells sheetsync's own writes from a person's.
+func TestWriteReturnsContentHash(t *testing.T) {
+	dir := t.TempDir()
+	csvPath := filepath.Join(dir, "a.csv")
+	if err := os.WriteFile(csvPath, []byte("a,b\n1,2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := writeCSVPatches(csvPath, []cellPatch{{record: 1, col: 2, value: cache.Text("x")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, err := hashFile(csvPath); err != nil || got != want {
+		t.Errorf("writeCSVPatches returned %x, the file hashes to %x (%v)", got, want, err)
 	}
 }

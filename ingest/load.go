@@ -45,16 +45,40 @@ type Sheet struct {
 // the problems found along the way; an error means the file could not be read at all
 // (*ParseError) and nothing of it should be served.
 func (l *Loader) LoadFile(ctx context.Context, path string) ([]Sheet, []Problem, error) {
-	format, ok := FormatOf(path)
-	if !ok {
-		return nil, nil, &ParseError{Path: path, Err: errors.New("not a .csv or .xlsx file")}
-	}
 	before, err := os.Stat(path)
 	if err != nil {
 		return nil, nil, &ParseError{Path: path, Err: err}
 	}
+	ld, err := l.load(ctx, path, before, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ld.sheets, ld.problems, nil
+}
+
+// errChangedWhileRead is a file that changed between being read and its ids being written back:
+// reading it again sees the new content.
+var errChangedWhileRead = errors.New("it changed while being read")
+
+// loaded is what reading one file gave.
+type loaded struct {
+	sheets   []Sheet
+	problems []Problem
+	wrote    bool   // ids were written back into the file
+	hash     uint64 // then: the content hash of what was written
+}
+
+// load reads the file at path, which had the size and time of before when its caller looked.
+// When ids must be written back but the file changed since before, it returns
+// errChangedWhileRead if retry is set, and otherwise serves the rows with stable ids.
+func (l *Loader) load(ctx context.Context, path string, before os.FileInfo, retry bool) (*loaded, error) {
+	format, ok := FormatOf(path)
+	if !ok {
+		return nil, &ParseError{Path: path, Err: errors.New("not a .csv or .xlsx file")}
+	}
 	var tables []*tableBuilder
 	var names []string
+	var err error
 	switch format {
 	case FormatCSV:
 		tables, err = decodeCSV(ctx, path, l.progress(path))
@@ -62,42 +86,44 @@ func (l *Loader) LoadFile(ctx context.Context, path string) ([]Sheet, []Problem,
 		tables, err = decodeXLSX(ctx, path, l.progress(path))
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	for i, t := range tables {
 		names = append(names, CollectionName(path, t.sheet, i == 0))
 	}
-	var problems []Problem
+	ld := &loaded{}
 	missing := 0
 	for _, t := range tables {
 		missing += len(t.missing)
 	}
-	written := false
 	if missing > 0 && !l.ReadOnly {
-		if err := l.writeIDs(path, format, before, tables); err != nil {
-			problems = append(problems, Problem{Path: path, Message: fmt.Sprintf("%d rows have no _id and the file cannot be written (%v); they are served with ids derived from their content until it can", missing, err)})
-		} else {
-			written = true
+		hash, err := l.writeIDs(path, format, before, tables)
+		switch {
+		case err == nil:
+			ld.wrote, ld.hash = true, hash
+		case retry && errors.Is(err, errChangedWhileRead):
+			return nil, err
+		default:
+			ld.problems = append(ld.problems, Problem{Path: path, Message: fmt.Sprintf("%d rows have no _id and the file cannot be written (%v); they are served with ids derived from their content until it can", missing, err)})
 		}
 	}
-	var sheets []Sheet
 	for i, t := range tables {
-		if !written && len(t.missing) > 0 {
+		if !ld.wrote && len(t.missing) > 0 {
 			t.setIDs(t.stableIDs(names[i]), 0, false)
 		}
 		table, err := t.table()
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		problems = append(problems, t.problems...)
-		sheets = append(sheets, Sheet{Collection: names[i], Path: path, Sheet: t.sheet, Table: table, Rows: t.rows})
+		ld.problems = append(ld.problems, t.problems...)
+		ld.sheets = append(ld.sheets, Sheet{Collection: names[i], Path: path, Sheet: t.sheet, Table: table, Rows: t.rows})
 	}
-	return sheets, problems, nil
+	return ld, nil
 }
 
 // writeIDs gives every row without _id a new id, dated now, and writes them into the file. The
 // decoded tables change only once the file is written.
-func (l *Loader) writeIDs(path string, format Format, before os.FileInfo, tables []*tableBuilder) error {
+func (l *Loader) writeIDs(path string, format Format, before os.FileInfo, tables []*tableBuilder) (uint64, error) {
 	now, newID := time.Now, uuid.NewString
 	if l.Now != nil {
 		now = l.Now
@@ -119,23 +145,30 @@ func (l *Loader) writeIDs(path string, format Format, before os.FileInfo, tables
 		all = append(all, ps...)
 	}
 	// the patches address rows as they were read; a file saved since then must be read again
-	if after, err := os.Stat(path); err != nil || !after.ModTime().Equal(before.ModTime()) || after.Size() != before.Size() {
-		return errors.New("it changed while being read")
+	if after, err := os.Stat(path); err != nil || !sameStat(before, after) {
+		return 0, errChangedWhileRead
 	}
+	var hash uint64
 	var err error
 	switch format {
 	case FormatCSV:
-		err = writeCSVPatches(path, all)
+		hash, err = writeCSVPatches(path, all)
 	case FormatXLSX:
-		err = writeXLSXPatches(path, bySheet)
+		hash, err = writeXLSXPatches(path, bySheet)
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for i, t := range tables {
 		t.setIDs(ids[i], stamp, true)
 	}
-	return nil
+	return hash, nil
+}
+
+// sameStat reports whether a file kept its size and modification time, the cheap sign that it
+// was not written in between.
+func sameStat(a, b os.FileInfo) bool {
+	return a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
 }
 
 // decodeCSV reads a CSV file into one table.

@@ -20,13 +20,13 @@ const xlsxDateTimeFormat = "yyyy-mm-dd hh:mm:ss"
 // §7); numbers, booleans and datetimes become typed cells, datetimes with a date format so that
 // a person sees a date and openXLSX reads one back; null clears a cell's value but keeps its
 // style. A new header cell, right of the last one, takes the last one's style.
-func writeXLSXPatches(path string, sheets map[string][]cellPatch) error {
+func writeXLSXPatches(path string, sheets map[string][]cellPatch) (uint64, error) {
 	if len(sheets) == 0 {
-		return nil
+		return hashFile(path)
 	}
 	f, err := excelize.OpenFile(path)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
+		return 0, fmt.Errorf("open %s: %w", path, err)
 	}
 	defer f.Close()
 	w := &xlsxPatcher{f: f, styles: map[xlsxRestyle]int{}}
@@ -40,15 +40,15 @@ func writeXLSXPatches(path string, sheets map[string][]cellPatch) error {
 	slices.Sort(names) // a stable order keeps the shared-string table, and so the file, deterministic
 	for _, name := range names {
 		if idx, err := f.GetSheetIndex(name); err != nil || idx < 0 {
-			return fmt.Errorf("write %s: no sheet %q", path, name)
+			return 0, fmt.Errorf("write %s: no sheet %q", path, name)
 		}
 		headerRow, lastHeaderCol, err := xlsxHeader(path, name)
 		if err != nil {
-			return fmt.Errorf("write: %w", err) // a ParseError, which names the file
+			return 0, fmt.Errorf("write: %w", err) // a ParseError, which names the file
 		}
 		for _, p := range sheets[name] {
 			if err := w.apply(name, p, headerRow, lastHeaderCol); err != nil {
-				return fmt.Errorf("write %s sheet %q: %w", path, name, err)
+				return 0, fmt.Errorf("write %s sheet %q: %w", path, name, err)
 			}
 		}
 	}
@@ -57,12 +57,12 @@ func writeXLSXPatches(path string, sheets map[string][]cellPatch) error {
 	// clears those it is not given)
 	calc, err := f.GetCalcProps()
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return 0, fmt.Errorf("write %s: %w", path, err)
 	}
 	yes := true
 	calc.FullCalcOnLoad = &yes
 	if err := f.SetCalcProps(&calc); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return 0, fmt.Errorf("write %s: %w", path, err)
 	}
 	return writeFileAtomic(path, func(out io.Writer) error { return f.Write(out) })
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +12,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/sheetsync/sheetsync/ingest"
 )
 
 // Config is the serve command's configuration: flags, each with an environment variable
@@ -23,6 +27,8 @@ type Config struct {
 	SecretKey            string
 	AllowUnauthenticated bool
 	ReadOnly             bool
+	Debounce             time.Duration
+	Rescan               time.Duration
 	LogFormat            string
 }
 
@@ -35,7 +41,8 @@ const (
 
 // NewConfig returns the defaults.
 func NewConfig() Config {
-	return Config{Dir: DefaultDir, Addr: DefaultAddr, LogFormat: DefaultLogFormat}
+	return Config{Dir: DefaultDir, Addr: DefaultAddr, LogFormat: DefaultLogFormat,
+		Debounce: ingest.DefaultDebounce, Rescan: ingest.DefaultRescan}
 }
 
 // ParseFlags reads the environment, then the flags (which win), into c.
@@ -67,6 +74,18 @@ func (c *Config) ParseFlags(args []string, stderr io.Writer) error {
 	str(&c.SecretKey, "secret-key", "SHEETSYNC_SECRET_KEY", "legacy: the secretKey in the collection's configuration in Wix")
 	boolean(&c.AllowUnauthenticated, "allow-unauthenticated", "SHEETSYNC_ALLOW_UNAUTHENTICATED", "serve a protocol without its key on a non-loopback address")
 	boolean(&c.ReadOnly, "read-only", "SHEETSYNC_READ_ONLY", "never write files; every collection is read-only")
+	duration := func(p *time.Duration, name, env, usage string) {
+		if v, ok := os.LookupEnv(env); ok {
+			d, err := time.ParseDuration(v)
+			if err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s=%q: want a duration like 100ms or 30s", env, v)
+			}
+			*p = d
+		}
+		fs.DurationVar(p, name, *p, usage+" (env "+env+")")
+	}
+	duration(&c.Debounce, "debounce", "SHEETSYNC_DEBOUNCE", "quiet time after a file's last change before it is read again")
+	duration(&c.Rescan, "rescan", "SHEETSYNC_RESCAN", "full rescan of the folder for file systems that miss events; 0 turns it off")
 	str(&c.LogFormat, "log-format", "SHEETSYNC_LOG_FORMAT", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -94,6 +113,12 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("--addr %s: want host:port, like 127.0.0.1:8080 or :8080", c.Addr)
+	}
+	if c.Debounce <= 0 {
+		return fmt.Errorf("--debounce %s: want a positive duration, like 100ms", c.Debounce)
+	}
+	if c.Rescan < 0 {
+		return fmt.Errorf("--rescan %s: want a duration, or 0 to turn the rescan off", c.Rescan)
 	}
 	switch c.LogFormat {
 	case "text", "json":

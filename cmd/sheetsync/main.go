@@ -89,6 +89,7 @@ type Main struct {
 	Store   *cache.Store
 	Results *cache.Results
 	Server  *httpapi.Server
+	Folder  *ingest.Folder
 }
 
 // NewMain returns a Main with the default configuration.
@@ -116,9 +117,14 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	start := time.Now()
-	loader := &ingest.Loader{ReadOnly: m.Config.ReadOnly, Logger: m.Logger}
-	report, err := loader.LoadDir(ctx, m.Config.Dir, m.Store)
+	m.Folder = &ingest.Folder{
+		Dir: m.Config.Dir, StateDir: m.Config.StateDir,
+		Loader:    &ingest.Loader{ReadOnly: m.Config.ReadOnly, Logger: m.Logger},
+		Committer: m.Store, Debounce: m.Config.Debounce, Rescan: m.Config.Rescan, Logger: m.Logger,
+	}
+	report, err := m.Folder.Open(ctx)
 	if err != nil {
+		m.Folder = nil
 		return err
 	}
 	m.Server.SetReady()
@@ -186,6 +192,11 @@ func (m *Main) Close() error {
 	var err error
 	if m.Server != nil {
 		err = m.Server.Close()
+	}
+	if m.Folder != nil {
+		if ferr := m.Folder.Close(); err == nil {
+			err = ferr
+		}
 	}
 	if m.Results != nil {
 		m.Results.Close()

@@ -1,0 +1,597 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sheetsync/sheetsync/cache"
+)
+
+// Defaults of the live folder (DESIGN §2).
+const (
+	DefaultDebounce = 100 * time.Millisecond
+	DefaultRescan   = 30 * time.Second
+)
+
+// Folder keeps a folder of spreadsheets and the store in step (DESIGN §4): it loads every file,
+// then watches the folder and turns each change to a file into one ChangeSet — the rows that
+// changed since the file was last synced — committed atomically, so readers see the old rows or
+// the new ones, never a mix.
+//
+// For every file it keeps the content as last synced (one snapshot per sheet, the base of the
+// diff) and the content hash, so that a file saved unchanged, or rewritten by sheetsync itself,
+// costs a hash and no decode. A file that cannot be read keeps its collections at their last good
+// version; its problem is kept for Problems until the file is fixed.
+type Folder struct {
+	Dir       string
+	StateDir  string // last-synced copies and served dates; "" keeps nothing across restarts
+	Loader    *Loader
+	Committer Committer
+	Debounce  time.Duration // quiet time after a file's last event before it is read
+	Rescan    time.Duration // period of the full rescan that catches missed events; 0 for none
+	Workers   int           // files read at once; 2 when 0
+	Logger    *slog.Logger
+
+	mu       sync.Mutex
+	files    map[string]*trackedFile // by file name, the files being served
+	owners   map[string]string     // collection name -> file name
+	problems map[string][]Problem  // by file name
+	blocked  map[string]bool       // files not served because their collection name is taken
+	unserved map[string]statKey    // files that failed or are blocked, as last looked at
+
+	state  *stateDir
+	cancel context.CancelFunc
+	done   chan struct{}
+	watch  *watcher
+}
+
+// trackedFile is a file as last synced.
+type trackedFile struct {
+	name   string
+	size   int64
+	mtime  time.Time
+	hash   uint64
+	sheets []*trackedSheet
+}
+
+// trackedSheet is one sheet of a file as last synced.
+type trackedSheet struct {
+	sheet      string
+	collection string
+	base       *cache.Snapshot // the sheet's content as the file holds it
+	// dates holds, by _id, the system dates sheetsync serves that the file does not hold: a row
+	// changed in the file gets _updatedDate now, which is not written back into a file a person
+	// may have open. They are kept in the state dir across restarts.
+	dates map[string]servedDates
+}
+
+// servedDates are a row's served system dates that differ from its cells; 0 means "as in the file".
+type servedDates struct {
+	Created int64 `json:"c,omitempty"`
+	Updated int64 `json:"u,omitempty"`
+}
+
+func (f *Folder) logger() *slog.Logger {
+	if f.Logger != nil {
+		return f.Logger
+	}
+	return slog.Default()
+}
+
+func (f *Folder) now() int64 {
+	if f.Loader.Now != nil {
+		return f.Loader.Now().UnixMilli()
+	}
+	return time.Now().UnixMilli()
+}
+
+// Open loads every spreadsheet in the folder, then watches it until Close. It returns what the
+// initial load served and found; it fails only when the folder cannot be read or watched.
+func (f *Folder) Open(ctx context.Context) (*Report, error) {
+	if f.Debounce <= 0 {
+		f.Debounce = DefaultDebounce
+	}
+	f.files, f.owners, f.problems, f.blocked = map[string]*trackedFile{}, map[string]string{}, map[string][]Problem{}, map[string]bool{}
+	f.unserved = map[string]statKey{}
+	f.state = openStateDir(f.StateDir, f.logger())
+	w, err := newWatcher(f)
+	if err != nil {
+		return nil, err
+	}
+	f.watch = w // events are buffered from here on, so none is lost during the load
+	names, err := spreadsheetNames(f.Dir)
+	if err != nil {
+		w.close()
+		return nil, err
+	}
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			w.close()
+			return nil, err
+		}
+		f.initial(ctx, name)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	f.cancel, f.done = cancel, make(chan struct{})
+	go func() {
+		defer close(f.done)
+		w.run(runCtx)
+	}()
+	return f.report(), nil
+}
+
+// Close stops watching and waits for a sync in progress to end.
+func (f *Folder) Close() error {
+	if f.cancel == nil {
+		return nil
+	}
+	f.cancel()
+	<-f.done
+	f.cancel = nil
+	return f.watch.close()
+}
+
+// Problems returns what is wrong in the folder's files now, by file, row and column.
+func (f *Folder) Problems() []Problem {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []Problem
+	for _, ps := range f.problems {
+		out = append(out, ps...)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Path != b.Path {
+			return a.Path < b.Path
+		}
+		if a.Sheet != b.Sheet {
+			return a.Sheet < b.Sheet
+		}
+		return a.Row < b.Row
+	})
+	return out
+}
+
+// report lists what is served and the problems, as LoadDir does.
+func (f *Folder) report() *Report {
+	f.mu.Lock()
+	r := &Report{}
+	for _, st := range f.files {
+		for _, sh := range st.sheets {
+			r.Collections = append(r.Collections, Loaded{Collection: sh.collection, Path: filepath.Join(f.Dir, st.name),
+				Sheet: sh.sheet, Rows: sh.base.Len(), Fields: sh.base.Schema().Len()})
+		}
+	}
+	f.mu.Unlock()
+	sort.Slice(r.Collections, func(i, j int) bool { return r.Collections[i].Collection < r.Collections[j].Collection })
+	r.Problems = f.Problems()
+	return r
+}
+
+func spreadsheetNames(dir string) ([]string, error) {
+	paths, err := Spreadsheets(dir)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(paths))
+	for i, p := range paths {
+		names[i] = filepath.Base(p)
+	}
+	return names, nil
+}
+
+// syncResult tells the watcher what became of a sync.
+type syncResult int
+
+const (
+	syncDone  syncResult = iota
+	syncRetry            // the file is still being written: look again after a quiet period
+)
+
+// settleWindow is how recently a file must have been modified for a read error to count as a
+// file still being written (retried) rather than a broken file (reported).
+const settleWindow = 2 * time.Second
+
+// sync brings the store in step with one file: gone, unchanged, or changed. fresh says the file
+// just appeared by a rename (an atomic save), which needs no quiet period.
+func (f *Folder) sync(ctx context.Context, name string, fresh bool) syncResult {
+	path := filepath.Join(f.Dir, name)
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.Mode().IsRegular()) {
+		f.forget(ctx, name)
+		return syncDone
+	}
+	if err != nil {
+		f.fail(name, &ParseError{Path: path, Err: err})
+		return syncDone
+	}
+	f.mu.Lock()
+	st := f.files[name]
+	f.mu.Unlock()
+	if st != nil && sameFileStat(st, fi) {
+		return syncDone
+	}
+	if !fresh && time.Since(fi.ModTime()) < f.Debounce {
+		return syncRetry // written moments ago: let the writer finish
+	}
+	start := time.Now()
+	hash, err := hashFile(path)
+	if err != nil {
+		f.fail(name, &ParseError{Path: path, Err: err})
+		return syncDone
+	}
+	if st != nil && hash == st.hash {
+		// the same bytes: a save without changes, a touch, or sheetsync's own write
+		f.mu.Lock()
+		st.size, st.mtime = fi.Size(), fi.ModTime()
+		f.mu.Unlock()
+		return syncDone
+	}
+	ld, err := f.Loader.load(ctx, path, fi, true)
+	switch {
+	case errors.Is(err, errChangedWhileRead):
+		return syncRetry
+	case err != nil && ctx.Err() != nil:
+		return syncDone
+	case err != nil:
+		if time.Since(fi.ModTime()) < settleWindow {
+			return syncRetry // a half-written workbook is not a zip yet: wait before calling it broken
+		}
+		f.fail(name, err)
+		return syncDone
+	}
+	read := time.Since(start)
+	if !ld.wrote {
+		if after, err := os.Stat(path); err != nil || !sameStat(fi, after) {
+			return syncRetry // it grew while being read: never publish a half-written file
+		}
+	} else {
+		hash = ld.hash // ids were written back: the file now holds what was just decoded
+		if after, err := os.Stat(path); err == nil {
+			fi = after
+		}
+	}
+	f.apply(ctx, name, fi, hash, ld, read)
+	return syncDone
+}
+
+func sameFileStat(st *trackedFile, fi os.FileInfo) bool {
+	return st.size == fi.Size() && st.mtime.Equal(fi.ModTime())
+}
+
+// statKey is a file's size and modification time, the cheap sign of a change.
+type statKey struct {
+	size  int64
+	mtime time.Time
+}
+
+func keyOf(fi os.FileInfo) statKey { return statKey{fi.Size(), fi.ModTime()} }
+
+// unchanged reports whether a file looks as it did when last synced, or when it last failed or
+// was blocked, so the rescan can skip it.
+func (f *Folder) unchanged(name string, fi os.FileInfo) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if k, ok := f.unserved[name]; ok {
+		return k == keyOf(fi)
+	}
+	st := f.files[name]
+	return st != nil && sameFileStat(st, fi)
+}
+
+// initial loads a file when the folder opens. When the state dir holds the file as last synced
+// and the file has changed since, that copy is served first and the file's edits are applied as
+// a diff, so rows edited while sheetsync was stopped get a new _updatedDate and the others keep
+// theirs. The dates sheetsync served before it stopped are served again.
+func (f *Folder) initial(ctx context.Context, name string) {
+	path := filepath.Join(f.Dir, name)
+	meta, copyPath := f.state.load(name)
+	if meta != nil && copyPath != "" {
+		if hash, err := hashFile(path); err == nil && strconv.FormatUint(hash, 16) != meta.Hash {
+			f.restore(ctx, name, copyPath, meta)
+		}
+	}
+	if f.sync(ctx, name, true) == syncRetry && f.watch != nil {
+		f.watch.schedule(name, f.Debounce, false)
+	}
+	if meta == nil {
+		return
+	}
+	f.mu.Lock()
+	st := f.files[name]
+	f.mu.Unlock()
+	if st == nil || strconv.FormatUint(st.hash, 16) != meta.Hash {
+		return // the dates of a restored copy were served by restore; a changed file was diffed
+	}
+	f.serveDates(ctx, st, meta)
+}
+
+// restore serves a file's last-synced copy from the state dir, with the dates served then, as
+// the base its current content is diffed against.
+func (f *Folder) restore(ctx context.Context, name, copyPath string, meta *syncedMeta) {
+	fi, err := os.Stat(copyPath)
+	if err != nil {
+		return
+	}
+	reader := &Loader{ReadOnly: true, Logger: f.Loader.Logger, Now: f.Loader.Now}
+	ld, err := reader.load(ctx, copyPath, fi, false)
+	if err != nil {
+		f.logger().Warn("cannot read the last-synced copy; the file is loaded as it is", "file", name, "err", err)
+		return
+	}
+	hash, _ := strconv.ParseUint(meta.Hash, 16, 64)
+	st := &trackedFile{name: name, hash: hash}
+	for _, sh := range ld.sheets {
+		sh.Path = filepath.Join(f.Dir, name)
+		if _, taken := f.claim(sh.Collection, name); taken {
+			continue
+		}
+		base, err := cache.NewSnapshot(sh.Collection, sh.Table)
+		if err != nil {
+			continue
+		}
+		table := sh.Table
+		if _, err := f.Committer.Commit(ctx, cache.ChangeSet{Collection: sh.Collection, Origin: cache.Origin{Kind: cache.OriginFile, Path: sh.Path}, Replace: &table}); err != nil {
+			continue
+		}
+		st.sheets = append(st.sheets, &trackedSheet{sheet: sh.Sheet, collection: sh.Collection, base: base, dates: map[string]servedDates{}})
+	}
+	f.mu.Lock()
+	f.files[name] = st
+	f.mu.Unlock()
+	f.serveDates(ctx, st, meta)
+}
+
+// serveDates commits the dates the state dir recorded as served for the rows still there.
+func (f *Folder) serveDates(ctx context.Context, st *trackedFile, meta *syncedMeta) {
+	for _, sh := range st.sheets {
+		var saved map[string]servedDates
+		for _, m := range meta.Sheets {
+			if m.Collection == sh.collection {
+				saved = m.Dates
+			}
+		}
+		var items []cache.Item
+		for id, d := range saved {
+			if _, ok := sh.base.Lookup(id); !ok {
+				continue
+			}
+			it := cache.Item{cache.FieldID: cache.Text(id)}
+			if d.Created != 0 {
+				it[cache.FieldCreatedDate] = cache.Time(d.Created)
+			}
+			if d.Updated != 0 {
+				it[cache.FieldUpdatedDate] = cache.Time(d.Updated)
+			}
+			items = append(items, it)
+			sh.dates[id] = d
+		}
+		if len(items) == 0 {
+			continue
+		}
+		if _, err := f.Committer.Commit(ctx, cache.ChangeSet{Collection: sh.collection, Update: items}); err != nil {
+			f.logger().Warn("cannot serve the dates kept in the state dir", "collection", sh.collection, "err", err)
+		}
+	}
+}
+
+// apply commits what a read of a file found: each sheet diffed against its last-synced content
+// (a new sheet added whole, a sheet gone dropped), then records the new content as synced.
+func (f *Folder) apply(ctx context.Context, name string, fi os.FileInfo, hash uint64, ld *loaded, read time.Duration) {
+	log := f.logger()
+	f.mu.Lock()
+	old := f.files[name]
+	f.mu.Unlock()
+	var oldSheets []*trackedSheet
+	if old != nil {
+		oldSheets = old.sheets
+	}
+	now := f.now()
+	problems := ld.problems
+	st := &trackedFile{name: name, size: fi.Size(), mtime: fi.ModTime(), hash: hash}
+	kept := map[string]bool{}
+	for _, sh := range ld.sheets {
+		if other, taken := f.claim(sh.Collection, name); taken {
+			problems = append(problems, Problem{Path: sh.Path, Sheet: sh.Sheet, Fatal: true,
+				Message: fmt.Sprintf("collection name %q is already served from %s; rename one of the files", sh.Collection, other)})
+			continue
+		}
+		next, err := cache.NewSnapshot(sh.Collection, sh.Table)
+		if err != nil {
+			problems = append(problems, Problem{Path: sh.Path, Sheet: sh.Sheet, Fatal: true, Message: err.Error()})
+			continue
+		}
+		prev := findSheet(oldSheets, sh.Collection)
+		ss, err := f.commitSheet(ctx, sh, prev, next, now, read)
+		if err != nil {
+			log.Error("cannot apply file change", "file", name, "collection", sh.Collection, "err", err)
+			problems = append(problems, Problem{Path: sh.Path, Sheet: sh.Sheet, Fatal: true, Message: "the change could not be applied: " + err.Error()})
+			if prev != nil {
+				st.sheets = append(st.sheets, prev)
+				kept[prev.collection] = true
+			}
+			continue
+		}
+		st.sheets = append(st.sheets, ss)
+		kept[ss.collection] = true
+	}
+	for _, sh := range oldSheets {
+		if !kept[sh.collection] {
+			f.drop(ctx, sh.collection, name+" no longer has that sheet")
+		}
+	}
+	for _, p := range problems {
+		log.Warn("problem in file", "problem", p.String())
+	}
+	f.mu.Lock()
+	f.files[name] = st
+	f.problems[name] = problems
+	if len(problems) == 0 {
+		delete(f.problems, name)
+	}
+	if f.blocked[name] {
+		f.unserved[name] = keyOf(fi)
+	} else {
+		delete(f.unserved, name)
+	}
+	f.mu.Unlock()
+	f.state.save(filepath.Join(f.Dir, name), st)
+}
+
+// commitSheet commits one sheet: the whole table when the collection is new, else the diff
+// against its last-synced content.
+func (f *Folder) commitSheet(ctx context.Context, sh Sheet, prev *trackedSheet, next *cache.Snapshot, now int64, read time.Duration) (*trackedSheet, error) {
+	log := f.logger()
+	origin := cache.Origin{Kind: cache.OriginFile, Path: sh.Path}
+	ss := &trackedSheet{sheet: sh.Sheet, collection: sh.Collection, base: next, dates: map[string]servedDates{}}
+	if prev == nil {
+		table := sh.Table
+		if _, err := f.Committer.Commit(ctx, cache.ChangeSet{Collection: sh.Collection, Origin: origin, Replace: &table}); err != nil {
+			return nil, err
+		}
+		log.Info("collection loaded", "collection", sh.Collection, "file", filepath.Base(sh.Path), "sheet", sh.Sheet,
+			"rows", sh.Rows, "fields", table.Schema.Len(), "took", read.Round(time.Millisecond))
+		return ss, nil
+	}
+	start := time.Now()
+	cs, stats := diffTables(prev.base, next, now)
+	took := time.Since(start)
+	ss.dates = carryDates(prev.dates, cs, stats.dated)
+	if stats.empty() {
+		return ss, nil
+	}
+	cs.Collection, cs.Origin = sh.Collection, origin
+	start = time.Now()
+	if _, err := f.Committer.Commit(ctx, cs); err != nil {
+		return nil, err
+	}
+	log.Info("file changed", "collection", sh.Collection, "file", filepath.Base(sh.Path), "sheet", sh.Sheet,
+		"inserted", stats.inserted, "updated", stats.updated, "removed", stats.removed, "columns_changed", stats.schema,
+		"read", read.Round(time.Millisecond), "diff", took.Round(time.Millisecond), "apply", time.Since(start).Round(time.Millisecond))
+	return ss, nil
+}
+
+// carryDates updates the served dates of a sheet after a change: dates the change set itself
+// (dated) are kept; a date the file now gives, typed by a person, replaces a kept one; removed
+// rows are forgotten.
+func carryDates(prev map[string]servedDates, cs cache.ChangeSet, dated map[string]servedDates) map[string]servedDates {
+	out := make(map[string]servedDates, len(prev)+len(dated))
+	for id, d := range prev {
+		out[id] = d
+	}
+	for _, id := range cs.Remove {
+		delete(out, id)
+	}
+	for _, items := range [][]cache.Item{cs.Update, cs.Insert} {
+		for _, it := range items {
+			d, auto := out[it.ID()], dated[it.ID()]
+			if _, ok := it[cache.FieldCreatedDate]; ok {
+				d.Created = auto.Created
+			}
+			if _, ok := it[cache.FieldUpdatedDate]; ok {
+				d.Updated = auto.Updated
+			}
+			if d == (servedDates{}) {
+				delete(out, it.ID())
+			} else {
+				out[it.ID()] = d
+			}
+		}
+	}
+	return out
+}
+
+func findSheet(sheets []*trackedSheet, collection string) *trackedSheet {
+	for _, s := range sheets {
+		if s.collection == collection {
+			return s
+		}
+	}
+	return nil
+}
+
+// claim makes file the owner of a collection name unless another file has it; it returns that
+// file when the name is taken.
+func (f *Folder) claim(collection, file string) (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if other, ok := f.owners[collection]; ok && other != file {
+		f.blocked[file] = true
+		return other, true
+	}
+	f.owners[collection] = file
+	delete(f.blocked, file)
+	return "", false
+}
+
+// forget handles a file that is gone: its collections are dropped. A file that was blocked by a
+// name clash gets another chance.
+func (f *Folder) forget(ctx context.Context, name string) {
+	f.mu.Lock()
+	st := f.files[name]
+	delete(f.files, name)
+	delete(f.problems, name)
+	delete(f.blocked, name)
+	delete(f.unserved, name)
+	f.mu.Unlock()
+	if st == nil {
+		return
+	}
+	for _, sh := range st.sheets {
+		f.drop(ctx, sh.collection, name+" was removed")
+	}
+	f.state.remove(name)
+}
+
+// drop removes a collection and lets a file waiting for its name try again.
+func (f *Folder) drop(ctx context.Context, collection, why string) {
+	if _, err := f.Committer.Commit(ctx, cache.ChangeSet{Collection: collection, Drop: true}); err != nil && !errors.Is(err, cache.ErrCollectionNotFound) {
+		f.logger().Error("cannot drop collection", "collection", collection, "err", err)
+		return
+	}
+	f.logger().Info("collection removed", "collection", collection, "why", why)
+	f.mu.Lock()
+	delete(f.owners, collection)
+	var waiting []string
+	for file := range f.blocked {
+		waiting = append(waiting, file)
+	}
+	f.mu.Unlock()
+	slices.Sort(waiting)
+	for _, file := range waiting {
+		if f.watch != nil {
+			f.watch.schedule(file, 0, false)
+		}
+	}
+}
+
+// fail records that a file cannot be read; its collections stay at their last good version.
+func (f *Folder) fail(name string, err error) {
+	p := Problem{Path: filepath.Join(f.Dir, name), Message: err.Error(), Fatal: true}
+	var pe *ParseError
+	if errors.As(err, &pe) {
+		p = Problem{Path: pe.Path, Sheet: pe.Sheet, Row: pe.Row, Column: pe.Column, Message: pe.Err.Error(), Fatal: true}
+	}
+	f.mu.Lock()
+	served := f.files[name] != nil
+	f.problems[name] = []Problem{p}
+	if fi, err := os.Stat(filepath.Join(f.Dir, name)); err == nil {
+		f.unserved[name] = keyOf(fi)
+	}
+	f.mu.Unlock()
+	if served {
+		f.logger().Error("cannot read file; its collections stay as they were", "problem", p.String())
+	} else {
+		f.logger().Error("cannot read file; it is not served", "problem", p.String())
+	}
+}

@@ -1,0 +1,139 @@
+package ingest
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+)
+
+// stateDir keeps, for every served file, what sheetsync last synced from it, so that a restart
+// picks up where it stopped (DESIGN §4): a copy of the file's bytes as last synced (the base
+// against which edits made while sheetsync was down are diffed) and the system dates sheetsync
+// serves that the file does not hold. A nil *stateDir keeps nothing.
+type stateDir struct {
+	dir string
+	log *slog.Logger
+	mu     sync.Mutex
+	off    bool              // writing failed once; the folder is served without keeping state
+	copied map[string]uint64 // the hash of each file's copy, so an unchanged file is not copied again
+}
+
+// syncedMeta is what the state dir records of a file beside its copy.
+type syncedMeta struct {
+	Hash   string        `json:"hash"`
+	Sheets []syncedSheet `json:"sheets"`
+}
+
+type syncedSheet struct {
+	Sheet      string                 `json:"sheet"`
+	Collection string                 `json:"collection"`
+	Dates      map[string]servedDates `json:"dates,omitempty"`
+}
+
+func openStateDir(dir string, log *slog.Logger) *stateDir {
+	if dir == "" {
+		return nil
+	}
+	return &stateDir{dir: filepath.Join(dir, "synced"), log: log, copied: map[string]uint64{}}
+}
+
+func (s *stateDir) copyPath(name string) string { return filepath.Join(s.dir, name) }
+func (s *stateDir) metaPath(name string) string { return filepath.Join(s.dir, name+".json") }
+
+// save records a file as synced: its bytes (copied in the kernel where it can) and its meta.
+func (s *stateDir) save(path string, st *trackedFile) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.off {
+		return
+	}
+	meta := syncedMeta{Hash: strconv.FormatUint(st.hash, 16)}
+	for _, sh := range st.sheets {
+		meta.Sheets = append(meta.Sheets, syncedSheet{Sheet: sh.sheet, Collection: sh.collection, Dates: sh.dates})
+	}
+	err := os.MkdirAll(s.dir, 0o755)
+	if err == nil && s.copied[st.name] != st.hash {
+		if err = copyFileAtomic(path, s.copyPath(st.name), st.hash); err == nil {
+			s.copied[st.name] = st.hash
+		} else if errors.Is(err, errSourceChanged) {
+			return // the file changed again: its next sync saves it
+		}
+	}
+	if err == nil {
+		_, err = writeFileAtomic(s.metaPath(st.name), func(w io.Writer) error { return json.NewEncoder(w).Encode(meta) })
+	}
+	if err != nil {
+		s.off = true
+		s.log.Warn("cannot keep state; edits made while sheetsync is stopped will not be told apart from old content", "dir", s.dir, "err", err)
+	}
+}
+
+// copyFileAtomic copies src to dst through a temporary file and a rename; it fails when the copy
+// does not hash to want (src changed during the copy).
+func copyFileAtomic(src, dst string, want uint64) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	got, err := writeFileAtomic(dst, func(w io.Writer) error {
+		_, err := io.Copy(w, in)
+		return err
+	})
+	if err == nil && got != want {
+		os.Remove(dst)
+		return errSourceChanged
+	}
+	return err
+}
+
+var errSourceChanged = errors.New("the file changed while its copy was made")
+
+// load returns what the state dir holds of a file, and the path of its copy ("" when none).
+func (s *stateDir) load(name string) (*syncedMeta, string) {
+	if s == nil {
+		return nil, ""
+	}
+	b, err := os.ReadFile(s.metaPath(name))
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("cannot read state", "file", name, "err", err)
+		}
+		return nil, ""
+	}
+	var meta syncedMeta
+	if err := json.Unmarshal(b, &meta); err != nil {
+		s.log.Warn("ignoring unreadable state", "file", name, "err", err)
+		return nil, ""
+	}
+	copyPath := s.copyPath(name)
+	if _, err := os.Stat(copyPath); err != nil {
+		copyPath = ""
+	} else if h, err := strconv.ParseUint(meta.Hash, 16, 64); err == nil {
+		s.mu.Lock()
+		s.copied[name] = h
+		s.mu.Unlock()
+	}
+	return &meta, copyPath
+}
+
+// remove forgets a file that is gone.
+func (s *stateDir) remove(name string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	os.Remove(s.copyPath(name))
+	os.Remove(s.metaPath(name))
+	delete(s.copied, name)
+}
