@@ -44,10 +44,10 @@ type Folder struct {
 
 	mu       sync.Mutex
 	files    map[string]*trackedFile // by file name, the files being served
-	owners   map[string]string     // collection name -> file name
-	problems map[string][]Problem  // by file name
-	blocked  map[string]bool       // files not served because their collection name is taken
-	unserved map[string]statKey    // files that failed or are blocked, as last looked at
+	owners   map[string]string       // collection name -> file name
+	problems map[string][]Problem    // by file name
+	blocked  map[string]bool         // files not served because their collection name is taken
+	unserved map[string]statKey      // files that failed or are blocked, as last looked at
 
 	state  *stateDir
 	cancel context.CancelFunc

@@ -17,8 +17,8 @@ import (
 // against which edits made while sheetsync was down are diffed) and the system dates sheetsync
 // serves that the file does not hold. A nil *stateDir keeps nothing.
 type stateDir struct {
-	dir string
-	log *slog.Logger
+	dir    string
+	log    *slog.Logger
 	mu     sync.Mutex
 	off    bool              // writing failed once; the folder is served without keeping state
 	copied map[string]uint64 // the hash of each file's copy, so an unchanged file is not copied again
