@@ -26,6 +26,8 @@ type Snapshot struct {
 type Table struct {
 	Schema  *Schema
 	Columns []*Column // one per field, in schema order, all of equal length
+
+	shareIDs *idIndex // set by NewSnapshotLike: an index known to match the _id column
 }
 
 // NewSnapshot checks t and returns it as version 0 of collection name. Every row must have a
@@ -69,13 +71,45 @@ func NewSnapshot(name string, t Table) (*Snapshot, error) {
 				return nil, &ValidationError{Collection: name, Field: FieldID, Reason: fmt.Sprintf("row %d has no _id", c*ChunkSize+firstClear(ch.present, ch.n)+1)}
 			}
 		}
-		ids, dup, found := buildIDIndex(s.cols[i], s.liveChunk)
-		if found {
-			return nil, fmt.Errorf("collection %s: %w %q", name, ErrDuplicateID, dup)
+		if t.shareIDs != nil {
+			s.ids = t.shareIDs // immutable, and shards are copied before any change
+		} else {
+			ids, dup, found := buildIDIndex(s.cols[i], s.liveChunk)
+			if found {
+				return nil, fmt.Errorf("collection %s: %w %q", name, ErrDuplicateID, dup)
+			}
+			s.ids = ids
 		}
-		s.ids = ids
 	}
 	return s, nil
+}
+
+// NewSnapshotLike is NewSnapshot for a table that is likely a new read of like's: when its _id
+// column holds the same ids in the same places (a file edited in place), like's _id index is
+// shared instead of built again, which on a million rows saves a fifth of a second.
+func NewSnapshotLike(name string, t Table, like *Snapshot) (*Snapshot, error) {
+	if like == nil || like.ids == nil || !sameIDs(t, like) {
+		return NewSnapshot(name, t)
+	}
+	s, err := NewSnapshot(name, Table{Schema: t.Schema, Columns: t.Columns, shareIDs: like.ids})
+	return s, err
+}
+
+func sameIDs(t Table, like *Snapshot) bool {
+	i, ok := t.Schema.Index(FieldID)
+	if !ok || len(t.Columns) != t.Schema.Len() {
+		return false
+	}
+	col, old := t.Columns[i], like.cols[like.idCol]
+	if col.NumChunks() != old.NumChunks() {
+		return false
+	}
+	for c := range col.chunks {
+		if like.live[c] != nil || !col.chunks[c].Equal(TypeText, old.chunks[c]) {
+			return false
+		}
+	}
+	return true
 }
 
 // Name returns the collection name.

@@ -392,3 +392,60 @@ func TestStoreSchemaChange(t *testing.T) {
 		t.Errorf("dropping _id from a collection with items: %v", err)
 	}
 }
+
+func TestNewSnapshotLike(t *testing.T) {
+	ctx := context.Background()
+	s := MustStore(t, "c", 2*cache.ChunkSize+10)
+	like, _ := s.Snapshot("c")
+	table := func(snap *cache.Snapshot) cache.Table {
+		cols := make([]*cache.Column, snap.Schema().Len())
+		for i := range cols {
+			cols[i] = snap.Column(i)
+		}
+		return cache.Table{Schema: snap.Schema(), Columns: cols}
+	}
+	// same ids in the same places: lookups work through the shared index
+	same, err := cache.NewSnapshotLike("c", table(like), like)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"id-000000", "id-004100", "id-008201"} {
+		r, ok := same.Lookup(id)
+		idx, _ := same.Schema().Index(cache.FieldID)
+		if !ok || same.Value(r, idx).Str() != id {
+			t.Errorf("Lookup(%q) through a shared index: %v %v", id, r, ok)
+		}
+	}
+	// different ids: the index is built again, and a change to the first snapshot's successor
+	// leaves the shared one intact
+	if _, err := s.Commit(ctx, cache.ChangeSet{Collection: "c", Remove: []string{"id-000000"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := same.Lookup("id-000000"); !ok {
+		t.Error("a commit on the store changed an index shared with another snapshot")
+	}
+	shifted := MustStore(t, "c", 2*cache.ChunkSize+10) // the same ids, one place further on
+	if _, err := shifted.Commit(ctx, cache.ChangeSet{Collection: "c", Truncate: true, Insert: append([]cache.Item{genItem(99999)}, itemsOf(2*cache.ChunkSize+10)...)}); err != nil {
+		t.Fatal(err)
+	}
+	moved, _ := shifted.Snapshot("c")
+	other, err := cache.NewSnapshotLike("c", table(moved), like)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"id-099999", "id-000000", "id-008201"} {
+		r, ok := other.Lookup(id)
+		idx, _ := other.Schema().Index(cache.FieldID)
+		if !ok || other.Value(r, idx).Str() != id {
+			t.Errorf("Lookup(%q) after the rows moved: %v %v (the index must not be shared)", id, r, ok)
+		}
+	}
+}
+
+func itemsOf(n int) []cache.Item {
+	items := make([]cache.Item, n)
+	for i := range items {
+		items[i] = genItem(i)
+	}
+	return items
+}

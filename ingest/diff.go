@@ -45,12 +45,6 @@ func diffTables(base, next *cache.Snapshot, now int64) (cache.ChangeSet, diffSta
 	nextID, _ := ns.Index(cache.FieldID)
 	baseID, _ := bs.Index(cache.FieldID)
 
-	base.Rows(func(r cache.RowID) bool {
-		if id := base.Value(r, baseID).Str(); !hasID(next, id) {
-			cs.Remove = append(cs.Remove, id)
-		}
-		return true
-	})
 	compare := func(nr, br cache.RowID) {
 		var item cache.Item
 		for i, j := range from {
@@ -93,6 +87,12 @@ func diffTables(base, next *cache.Snapshot, now int64) (cache.ChangeSet, diffSta
 			}
 		}
 	} else {
+		base.Rows(func(r cache.RowID) bool {
+			if id := base.Value(r, baseID).Str(); !hasID(next, id) {
+				cs.Remove = append(cs.Remove, id)
+			}
+			return true
+		})
 		next.Rows(func(nr cache.RowID) bool {
 			id := next.Value(nr, nextID).Str()
 			if br, ok := base.Lookup(id); ok {

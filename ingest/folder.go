@@ -406,12 +406,16 @@ func (f *Folder) apply(ctx context.Context, name string, fi os.FileInfo, hash ui
 				Message: fmt.Sprintf("collection name %q is already served from %s; rename one of the files", sh.Collection, other)})
 			continue
 		}
-		next, err := cache.NewSnapshot(sh.Collection, sh.Table)
+		prev := findSheet(oldSheets, sh.Collection)
+		var like *cache.Snapshot
+		if prev != nil {
+			like = prev.base
+		}
+		next, err := cache.NewSnapshotLike(sh.Collection, sh.Table, like)
 		if err != nil {
 			problems = append(problems, Problem{Path: sh.Path, Sheet: sh.Sheet, Fatal: true, Message: err.Error()})
 			continue
 		}
-		prev := findSheet(oldSheets, sh.Collection)
 		ss, err := f.commitSheet(ctx, sh, prev, next, now, read)
 		if err != nil {
 			log.Error("cannot apply file change", "file", name, "collection", sh.Collection, "err", err)
