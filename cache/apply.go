@@ -2,6 +2,12 @@ package cache
 
 import "fmt"
 
+// Apply returns the snapshot that results from applying the row-level parts of cs (Schema,
+// Truncate, Remove, Update, Insert) to s, which is left as it is: a snapshot kept outside the
+// Store, such as a file's content as last synced, follows changes this way. The result shares
+// every untouched chunk with s. Errors are Commit's.
+func (s *Snapshot) Apply(cs ChangeSet) (*Snapshot, error) { return s.apply(&cs) }
+
 // apply returns the snapshot that results from applying the row-level parts of cs (Truncate,
 // Remove, Update, Insert) to s. It validates everything before changing anything, so a change
 // either applies whole or returns an error and s is untouched. The result has version 0; the

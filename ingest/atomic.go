@@ -19,6 +19,16 @@ import (
 // file keeps the old one's permissions. On any error the temporary file is removed and path is
 // untouched.
 func writeFileAtomic(path string, write func(w io.Writer) error) (hash uint64, err error) {
+	return writeAtomic(path, write, true)
+}
+
+// writeCacheFile is writeFileAtomic without the fsync, for sheetsync's own caches (the state
+// dir's copies): a crash may lose one, which costs a full read later, never data.
+func writeCacheFile(path string, write func(w io.Writer) error) (uint64, error) {
+	return writeAtomic(path, write, false)
+}
+
+func writeAtomic(path string, write func(w io.Writer) error, durable bool) (hash uint64, err error) {
 	// a symbolic link is written through: the file it points at is replaced, the link stays
 	if real, lerr := filepath.EvalSymlinks(path); lerr == nil {
 		path = real
@@ -49,8 +59,10 @@ func writeFileAtomic(path string, write func(w io.Writer) error) (hash uint64, e
 	if err = tmp.Chmod(mode); err != nil {
 		return 0, fmt.Errorf("write %s: %w", path, err)
 	}
-	if err = tmp.Sync(); err != nil {
-		return 0, fmt.Errorf("write %s: sync: %w", path, err)
+	if durable {
+		if err = tmp.Sync(); err != nil {
+			return 0, fmt.Errorf("write %s: sync: %w", path, err)
+		}
 	}
 	if err = tmp.Close(); err != nil {
 		return 0, fmt.Errorf("write %s: %w", path, err)
@@ -59,8 +71,10 @@ func writeFileAtomic(path string, write func(w io.Writer) error) (hash uint64, e
 		return 0, fmt.Errorf("write %s: %w", path, err)
 	}
 	// sync the folder so the rename itself survives a crash
-	if d, derr := os.Open(dir2(dir)); derr == nil {
+	if d, derr := os.Open(dir2(dir)); derr == nil && durable {
 		d.Sync()
+		d.Close()
+	} else if derr == nil {
 		d.Close()
 	}
 	return digest.Sum64(), nil

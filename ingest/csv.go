@@ -51,7 +51,8 @@ type csvReader struct {
 	max  int // largest record, csvMaxRecord but for tests
 
 	buf        []byte
-	start, end int // unread data is buf[start:end]
+	start, end int   // unread data is buf[start:end]
+	shifted    int64 // bytes of the input dropped from the front of buf
 	eof        bool
 
 	// the record last returned
@@ -158,6 +159,19 @@ func (r *csvReader) Close() error {
 }
 
 func (r *csvReader) dialect() csvDialect { return r.d }
+
+// offset returns where the record last returned starts in the input, in bytes (the file's bytes
+// for UTF-8 input, its BOM included).
+func (r *csvReader) offset() int64 { return r.shifted + int64(r.rawStart) }
+
+// newCSVRegionReader reads the records of b, a run of whole records cut from a file of dialect d,
+// without sniffing: the incremental path reads only the records of a file that changed.
+func newCSVRegionReader(b []byte, d csvDialect) *csvReader {
+	r := &csvReader{buf: b, end: len(b), eof: true, max: csvMaxRecord, record: -1, nextLine: 1, term: '\n'}
+	r.d = d
+	r.setComma(d.comma)
+	return r
+}
 
 // pos returns the index of the record last returned, from 0, and the 1-based line it starts on.
 func (r *csvReader) pos() (record, line int) { return r.record, r.line }
@@ -409,6 +423,7 @@ func (r *csvReader) keep(text []byte) []byte {
 // record fills it, and reads more.
 func (r *csvReader) fill() error {
 	if r.start > 0 {
+		r.shifted += int64(r.start)
 		r.end = copy(r.buf, r.buf[r.start:r.end])
 		r.rawStart, r.rawEnd, r.start = 0, 0, 0
 	}

@@ -500,3 +500,40 @@ func writeBenchCSV(b *testing.B, quoteAll bool) (string, int64) {
 	}
 	return path, int64(buf.Len())
 }
+
+// TestCSVOffsets: every record's offset points at its first byte in the file, across buffer
+// refills, quoted line breaks and a BOM.
+func TestCSVOffsets(t *testing.T) {
+	var file bytes.Buffer
+	file.Write(utf8BOM)
+	var want []int64
+	for i := range 5000 {
+		want = append(want, int64(file.Len()))
+		if i%7 == 3 {
+			fmt.Fprintf(&file, "\"multi\nline %d\",x\r\n", i)
+		} else {
+			fmt.Fprintf(&file, "row %d,%s\n", i, strings.Repeat("y", i%50))
+		}
+	}
+	r, err := newCSVReader(bytes.NewReader(file.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.buf = r.buf[:64] // refill often
+	for i := 0; ; i++ {
+		if _, err := r.next(); err == io.EOF {
+			if i != len(want) {
+				t.Fatalf("%d records, want %d", i, len(want))
+			}
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.offset(); got != want[i] {
+			t.Fatalf("record %d at %d, want %d", i, got, want[i])
+		}
+		if !bytes.HasPrefix(file.Bytes()[r.offset():], r.raw()) {
+			t.Fatalf("record %d: raw bytes are not at the offset", i)
+		}
+	}
+}

@@ -73,6 +73,7 @@ type trackedSheet struct {
 	// changed in the file gets _updatedDate now, which is not written back into a file a person
 	// may have open. They are kept in the state dir across restarts.
 	dates map[string]servedDates
+	csv   *csvLayout // for a CSV file, what incremental reads need; nil when they cannot be used
 }
 
 // servedDates are a row's served system dates that differ from its cells; 0 means "as in the file".
@@ -224,8 +225,14 @@ func (f *Folder) sync(ctx context.Context, name string, fresh bool) syncResult {
 	if !fresh && time.Since(fi.ModTime()) < f.Debounce {
 		return syncRetry // written moments ago: let the writer finish
 	}
+	if st != nil && len(st.sheets) == 1 && st.sheets[0].csv != nil && f.state.holds(name, st.hash) {
+		if res, done := f.syncIncremental(ctx, name, st, fi); done {
+			return res
+		}
+	}
 	start := time.Now()
 	hash, err := hashFile(path)
+	took := phases{read: time.Since(start)}
 	if err != nil {
 		f.fail(name, &ParseError{Path: path, Err: err})
 		return syncDone
@@ -237,7 +244,9 @@ func (f *Folder) sync(ctx context.Context, name string, fresh bool) syncResult {
 		f.mu.Unlock()
 		return syncDone
 	}
+	start = time.Now()
 	ld, err := f.Loader.load(ctx, path, fi, true)
+	took.parse = time.Since(start)
 	switch {
 	case errors.Is(err, errChangedWhileRead):
 		return syncRetry
@@ -250,7 +259,6 @@ func (f *Folder) sync(ctx context.Context, name string, fresh bool) syncResult {
 		f.fail(name, err)
 		return syncDone
 	}
-	read := time.Since(start)
 	if !ld.wrote {
 		if after, err := os.Stat(path); err != nil || !sameStat(fi, after) {
 			return syncRetry // it grew while being read: never publish a half-written file
@@ -261,8 +269,14 @@ func (f *Folder) sync(ctx context.Context, name string, fresh bool) syncResult {
 			fi = after
 		}
 	}
-	f.apply(ctx, name, fi, hash, ld, read)
+	f.apply(ctx, name, fi, hash, ld, took)
 	return syncDone
+}
+
+// phases times a sync: reading the file to hash it, parsing it, diffing it against its
+// last-synced content and committing the change, for the log.
+type phases struct {
+	read, parse time.Duration
 }
 
 func sameFileStat(st *trackedFile, fi os.FileInfo) bool {
@@ -387,7 +401,7 @@ func (f *Folder) serveDates(ctx context.Context, st *trackedFile, meta *syncedMe
 
 // apply commits what a read of a file found: each sheet diffed against its last-synced content
 // (a new sheet added whole, a sheet gone dropped), then records the new content as synced.
-func (f *Folder) apply(ctx context.Context, name string, fi os.FileInfo, hash uint64, ld *loaded, read time.Duration) {
+func (f *Folder) apply(ctx context.Context, name string, fi os.FileInfo, hash uint64, ld *loaded, took phases) {
 	log := f.logger()
 	f.mu.Lock()
 	old := f.files[name]
@@ -416,7 +430,7 @@ func (f *Folder) apply(ctx context.Context, name string, fi os.FileInfo, hash ui
 			problems = append(problems, Problem{Path: sh.Path, Sheet: sh.Sheet, Fatal: true, Message: err.Error()})
 			continue
 		}
-		ss, err := f.commitSheet(ctx, sh, prev, next, now, read)
+		ss, err := f.commitSheet(ctx, sh, prev, next, now, took)
 		if err != nil {
 			log.Error("cannot apply file change", "file", name, "collection", sh.Collection, "err", err)
 			problems = append(problems, Problem{Path: sh.Path, Sheet: sh.Sheet, Fatal: true, Message: "the change could not be applied: " + err.Error()})
@@ -437,6 +451,13 @@ func (f *Folder) apply(ctx context.Context, name string, fi os.FileInfo, hash ui
 	for _, p := range problems {
 		log.Warn("problem in file", "problem", p.String())
 	}
+	if blocks := f.state.save(filepath.Join(f.Dir, name), st); blocks != nil {
+		for _, sh := range st.sheets {
+			if sh.csv != nil && sh.csv.size == st.size {
+				sh.csv.blocks = *blocks
+			}
+		}
+	}
 	f.mu.Lock()
 	f.files[name] = st
 	f.problems[name] = problems
@@ -449,27 +470,26 @@ func (f *Folder) apply(ctx context.Context, name string, fi os.FileInfo, hash ui
 		delete(f.unserved, name)
 	}
 	f.mu.Unlock()
-	f.state.save(filepath.Join(f.Dir, name), st)
 }
 
 // commitSheet commits one sheet: the whole table when the collection is new, else the diff
 // against its last-synced content.
-func (f *Folder) commitSheet(ctx context.Context, sh Sheet, prev *trackedSheet, next *cache.Snapshot, now int64, read time.Duration) (*trackedSheet, error) {
+func (f *Folder) commitSheet(ctx context.Context, sh Sheet, prev *trackedSheet, next *cache.Snapshot, now int64, took phases) (*trackedSheet, error) {
 	log := f.logger()
 	origin := cache.Origin{Kind: cache.OriginFile, Path: sh.Path}
-	ss := &trackedSheet{sheet: sh.Sheet, collection: sh.Collection, base: next, dates: map[string]servedDates{}}
+	ss := &trackedSheet{sheet: sh.Sheet, collection: sh.Collection, base: next, dates: map[string]servedDates{}, csv: sh.csv}
 	if prev == nil {
 		table := sh.Table
 		if _, err := f.Committer.Commit(ctx, cache.ChangeSet{Collection: sh.Collection, Origin: origin, Replace: &table}); err != nil {
 			return nil, err
 		}
 		log.Info("collection loaded", "collection", sh.Collection, "file", filepath.Base(sh.Path), "sheet", sh.Sheet,
-			"rows", sh.Rows, "fields", table.Schema.Len(), "took", read.Round(time.Millisecond))
+			"rows", sh.Rows, "fields", table.Schema.Len(), "took", (took.read + took.parse).Round(time.Millisecond))
 		return ss, nil
 	}
 	start := time.Now()
 	cs, stats := diffTables(prev.base, next, now)
-	took := time.Since(start)
+	diffed := time.Since(start)
 	ss.dates = carryDates(prev.dates, cs, stats.dated)
 	if stats.empty() {
 		return ss, nil
@@ -481,7 +501,8 @@ func (f *Folder) commitSheet(ctx context.Context, sh Sheet, prev *trackedSheet, 
 	}
 	log.Info("file changed", "collection", sh.Collection, "file", filepath.Base(sh.Path), "sheet", sh.Sheet,
 		"inserted", stats.inserted, "updated", stats.updated, "removed", stats.removed, "columns_changed", stats.schema,
-		"read", read.Round(time.Millisecond), "diff", took.Round(time.Millisecond), "apply", time.Since(start).Round(time.Millisecond))
+		"read", took.read.Round(time.Millisecond), "parse", took.parse.Round(time.Millisecond),
+		"diff", diffed.Round(time.Millisecond), "apply", time.Since(start).Round(time.Millisecond))
 	return ss, nil
 }
 

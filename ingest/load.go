@@ -37,6 +37,8 @@ type Sheet struct {
 	Sheet      string // the worksheet; "" for CSV
 	Table      cache.Table
 	Rows       int
+
+	csv *csvLayout // a CSV file's layout, for incremental reads; nil when it has none
 }
 
 // LoadFile decodes every table of the file at path. Rows without _id get one: a new UUID written
@@ -116,7 +118,11 @@ func (l *Loader) load(ctx context.Context, path string, before os.FileInfo, retr
 			return nil, err
 		}
 		ld.problems = append(ld.problems, t.problems...)
-		ld.sheets = append(ld.sheets, Sheet{Collection: names[i], Path: path, Sheet: t.sheet, Table: table, Rows: t.rows})
+		sheet := Sheet{Collection: names[i], Path: path, Sheet: t.sheet, Table: table, Rows: t.rows}
+		if format == FormatCSV && !ld.wrote {
+			sheet.csv = t.layout(t.dialect, before.Size(), table.Schema)
+		}
+		ld.sheets = append(ld.sheets, sheet)
 	}
 	return ld, nil
 }
@@ -179,6 +185,7 @@ func decodeCSV(ctx context.Context, path string, progress func(rows int)) ([]*ta
 	}
 	defer r.Close()
 	t := newTableBuilder(path, "")
+	t.dialect = r.dialect()
 	if err := t.read(ctx, r, progress); err != nil {
 		return nil, asParseError(path, "", err)
 	}

@@ -46,10 +46,12 @@ func openStateDir(dir string, log *slog.Logger) *stateDir {
 func (s *stateDir) copyPath(name string) string { return filepath.Join(s.dir, name) }
 func (s *stateDir) metaPath(name string) string { return filepath.Join(s.dir, name+".json") }
 
-// save records a file as synced: its bytes (copied in the kernel where it can) and its meta.
-func (s *stateDir) save(path string, st *trackedFile) {
+// save records a file as synced: its bytes and its meta. An empty path writes the meta only.
+// For a file whose copy it makes, it returns the copy's block hashes (see blockHashes), so that
+// the next edit can be read incrementally.
+func (s *stateDir) save(path string, st *trackedFile) (blocks *blockHashes) {
 	if s == nil {
-		return
+		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -61,11 +63,13 @@ func (s *stateDir) save(path string, st *trackedFile) {
 		meta.Sheets = append(meta.Sheets, syncedSheet{Sheet: sh.sheet, Collection: sh.collection, Dates: sh.dates})
 	}
 	err := os.MkdirAll(s.dir, 0o755)
-	if err == nil && s.copied[st.name] != st.hash {
-		if err = copyFileAtomic(path, s.copyPath(st.name), st.hash); err == nil {
+	if err == nil && s.copied[st.name] != st.hash && path != "" {
+		var b blockHashes
+		if b, err = copyFileAtomic(path, s.copyPath(st.name), st.hash, st.size); err == nil {
 			s.copied[st.name] = st.hash
+			blocks = &b
 		} else if errors.Is(err, errSourceChanged) {
-			return // the file changed again: its next sync saves it
+			return nil // the file changed again: its next sync saves it
 		}
 	}
 	if err == nil {
@@ -75,25 +79,46 @@ func (s *stateDir) save(path string, st *trackedFile) {
 		s.off = true
 		s.log.Warn("cannot keep state; edits made while sheetsync is stopped will not be told apart from old content", "dir", s.dir, "err", err)
 	}
+	return blocks
 }
 
-// copyFileAtomic copies src to dst through a temporary file and a rename; it fails when the copy
-// does not hash to want (src changed during the copy).
-func copyFileAtomic(src, dst string, want uint64) error {
+// holds reports whether the state dir has a copy of a file with the given content hash.
+func (s *stateDir) holds(name string, hash uint64) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.off && s.copied[name] == hash
+}
+
+// open returns the copy of a file with the given content hash, to read parts of it.
+func (s *stateDir) open(name string, hash uint64) (*os.File, error) {
+	if !s.holds(name, hash) {
+		return nil, errSourceChanged
+	}
+	return os.Open(s.copyPath(name))
+}
+
+// copyFileAtomic copies src, of the given size, to dst through a temporary file and a rename,
+// computing its block hashes on the way; it fails when the copy does not hash to want (src
+// changed during the copy).
+func copyFileAtomic(src, dst string, want uint64, size int64) (blockHashes, error) {
 	in, err := os.Open(src)
 	if err != nil {
-		return err
+		return blockHashes{}, err
 	}
 	defer in.Close()
-	got, err := writeFileAtomic(dst, func(w io.Writer) error {
-		_, err := io.Copy(w, in)
+	blocks := newBlockWriter(size)
+	got, err := writeCacheFile(dst, func(w io.Writer) error {
+		_, err := io.Copy(w, io.TeeReader(in, blocks))
 		return err
 	})
-	if err == nil && got != want {
+	if err == nil && (got != want || blocks.pos != size) {
 		os.Remove(dst)
-		return errSourceChanged
+		return blockHashes{}, errSourceChanged
 	}
-	return err
+	return blocks.sum(), err
 }
 
 var errSourceChanged = errors.New("the file changed while its copy was made")

@@ -29,11 +29,13 @@ type tableBuilder struct {
 	added      []*colBuilder // system columns the file lacks, added at the right
 
 	rows    int
+	offsets chunked[int64] // where each record starts in the file (CSV only; for the incremental path)
 	records chunked[int32] // physical record of each data row
 	lines   chunked[int32] // line of each data row, for messages
 
-	missing     []int // data rows without _id
-	dropped     []int // data rows left out (duplicate _id)
+	dialect     csvDialect // a CSV file's dialect
+	missing     []int      // data rows without _id
+	dropped     []int      // data rows left out (duplicate _id)
 	problems    []Problem
 	ragged      int // data rows wider than the header
 	firstRagged int // the line of the first of them
@@ -46,6 +48,7 @@ func newTableBuilder(path, sheet string) *tableBuilder {
 // read consumes every row of r, checking ctx and reporting progress (data rows so far) every
 // few thousand rows.
 func (t *tableBuilder) read(ctx context.Context, r rowReader, progress func(rows int)) error {
+	at, offsets := r.(interface{ offset() int64 })
 	for n := 1; ; n++ {
 		if n&(1<<14-1) == 0 {
 			if err := ctx.Err(); err != nil {
@@ -63,6 +66,9 @@ func (t *tableBuilder) read(ctx context.Context, r rowReader, progress func(rows
 			return err
 		}
 		record, line := r.pos()
+		if offsets {
+			t.offsets.add(at.offset())
+		}
 		if isBlank(row) {
 			continue
 		}
