@@ -133,9 +133,11 @@ type xlsxCellState struct {
 	typ          string // the t attribute
 	style        int    // the s attribute
 	formula      bool   // an <f> element
-	hasV, hasIS  bool   // a <v> or <is> element
-	vFrom, vTo   int    // the <v> text in buf
-	isFrom, isTo int    // the <is> text in buf
+	inF          bool
+	fFrom, fTo   int  // the <f> text in buf
+	hasV, hasIS  bool // a <v> or <is> element
+	vFrom, vTo   int  // the <v> text in buf
+	isFrom, isTo int  // the <is> text in buf
 	inV, inIS    bool
 	inT          bool // inside a <t> of the <is> that is not phonetic
 	phonetic     int  // depth of <rPh> elements
@@ -164,7 +166,10 @@ func (r *xlsxRows) readRow() error {
 				}
 				r.col, inCell = col, true
 			case "f":
-				c.formula = inCell
+				if inCell {
+					c.formula, c.inF, c.fFrom = true, true, len(r.buf)
+					c.fTo = c.fFrom
+				}
 			case "v":
 				if inCell {
 					c.inV, c.hasV, c.vFrom = true, true, len(r.buf)
@@ -193,6 +198,10 @@ func (r *xlsxRows) readRow() error {
 				if c.inV {
 					c.inV, c.vTo = false, len(r.buf)
 				}
+			case "f":
+				if c.inF {
+					c.inF, c.fTo = false, len(r.buf)
+				}
 			case "is":
 				if c.inIS {
 					c.inIS, c.isTo = false, len(r.buf)
@@ -207,7 +216,7 @@ func (r *xlsxRows) readRow() error {
 				return r.fail(r.row, 0, errors.New("a row is not closed"))
 			}
 		case xml.CharData:
-			if c.inV || c.inT {
+			if c.inV || c.inT || c.inF {
 				r.buf = append(r.buf, t...)
 			}
 		}
@@ -241,7 +250,7 @@ func (r *xlsxRows) startCell(t xml.StartElement, c *xlsxCellState) (int, error) 
 // endCell decodes the value of the cell just read and stores it at its column.
 func (r *xlsxRows) endCell(c *xlsxCellState) error {
 	var x cell
-	x.formula = c.formula
+	x.formula = c.formula && !constantFormula(r.buf[c.fFrom:c.fTo])
 	v := r.buf[c.vFrom:c.vTo]
 	switch {
 	case c.hasIS && (c.typ == "inlineStr" || !c.hasV):
@@ -355,4 +364,15 @@ func millisToExcelTime(ms int64, date1904 bool) (float64, bool) {
 		return 0, false
 	}
 	return serial, true
+}
+
+// constantFormula reports whether a formula is only a constant that a spreadsheet writes as a
+// formula: LibreOffice saves every boolean cell as =TRUE() or =FALSE(). Such a cell holds data a
+// person typed, not a computed value, so its field stays writable.
+func constantFormula(f []byte) bool {
+	switch strings.ToUpper(strings.TrimSpace(string(f))) {
+	case "TRUE()", "FALSE()", "TRUE", "FALSE":
+		return true
+	}
+	return false
 }

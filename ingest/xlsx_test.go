@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/flate"
+	"context"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -908,5 +909,28 @@ func TestXLSXMissingFile(t *testing.T) {
 	var pe *ParseError
 	if !errors.As(err, &pe) || pe.Path != path || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("error %v, want a ParseError wrapping fs.ErrNotExist", err)
+	}
+}
+
+// TestXLSXConstantFormulas: LibreOffice writes boolean cells as =TRUE() and =FALSE(); they are
+// data, not formulas, so their column stays writable. A real formula still counts.
+func TestXLSXConstantFormulas(t *testing.T) {
+	data := `<row r="1"><c r="A1" t="inlineStr"><is><t>flag</t></is></c><c r="B1" t="inlineStr"><is><t>sum</t></is></c></row>
+<row r="2"><c r="A2" t="b"><f aca="false">TRUE()</f><v>1</v></c><c r="B2"><f>1+1</f><v>2</v></c></row>
+<row r="3"><c r="A3" t="b"><f aca="false">FALSE()</f><v>0</v></c><c r="B3"><f>1+2</f><v>3</v></c></row>`
+	path := filepath.Join(t.TempDir(), "flags.xlsx")
+	writeXLSXZip(t, path, xlsxRawBook{sheets: []xlsxRawSheet{{name: "Sheet1", target: "worksheets/sheet1.xml", part: "xl/worksheets/sheet1.xml", data: data}}}.parts())
+	sheets, _, err := (&Loader{ReadOnly: true}).LoadFile(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := sheets[0].Table.Schema
+	flag, _ := schema.Lookup("flag")
+	sum, _ := schema.Lookup("sum")
+	if flag.Type != cache.TypeBoolean || flag.ReadOnly {
+		t.Errorf("flag: %+v, want a writable boolean", flag)
+	}
+	if !sum.ReadOnly {
+		t.Errorf("sum: %+v, want a read-only formula field", sum)
 	}
 }
