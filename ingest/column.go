@@ -16,7 +16,7 @@ type colBuilder struct {
 	fixed cache.FieldType // a system field's type; 0 to infer
 
 	n       int
-	values  int // non-empty cells
+	counts  typeCounts // the cells, by the types they could be read as
 	present []uint64
 	cells   textCells // every cell's text, the text column if that is the outcome
 
@@ -82,7 +82,6 @@ func (c *colBuilder) add(x *cell) string {
 	i := c.n
 	c.grow()
 	c.n++
-	c.values++
 	c.present[i>>6] |= 1 << (uint(i) & 63)
 	if c.cells.size()+len(x.text) > maxChunkBytes {
 		c.tooLarge = true
@@ -90,60 +89,92 @@ func (c *colBuilder) add(x *cell) string {
 	} else {
 		c.cells.add(x.text)
 	}
+	c.counts.values++
 	if c.fixed != 0 {
 		return "" // a text system field: nothing to infer
 	}
-	switch x.kind {
-	case cellText:
-		c.inferText(i, x.text)
-	case cellLiteral:
+	r := readCell(x)
+	c.counts.add(r, 1)
+	if !r.isNum {
 		c.notNum()
+	} else if c.maybeNum {
+		c.nums.add(r.num)
+	}
+	if !r.isBool {
 		c.notBool()
+	} else if c.maybeBool && r.b {
+		c.bools[i>>6] |= 1 << (uint(i) & 63)
+	}
+	if !r.isTime {
 		c.notTime()
-	case cellNumber:
-		c.notBool()
-		c.notTime()
-		if c.maybeNum {
-			c.nums.add(x.num)
-		}
-	case cellBool:
-		c.notNum()
-		c.notTime()
-		if c.maybeBool && x.b {
-			c.bools[i>>6] |= 1 << (uint(i) & 63)
-		}
-	case cellDate:
-		c.notNum()
-		c.notBool()
-		if c.maybeTime {
-			c.times.add(x.ms)
-		}
+	} else if c.maybeTime {
+		c.times.add(r.ms)
 	}
 	return ""
 }
 
-func (c *colBuilder) inferText(i int, t []byte) {
-	if c.maybeNum {
-		if f, ok := parseNumber(t); ok {
-			c.nums.add(f)
-		} else {
-			c.notNum()
-		}
+// cellReading is what a non-empty cell can be read as: each type it would fit, and its value as
+// that type.
+type cellReading struct {
+	isNum, isBool, isTime bool
+	num                   float64
+	b                     bool
+	ms                    int64
+}
+
+// readCell reads a non-empty cell as every type it could be, the same way for a full read and
+// the incremental path, so both infer a column's type alike.
+func readCell(x *cell) cellReading {
+	var r cellReading
+	switch x.kind {
+	case cellText:
+		r.num, r.isNum = parseNumber(x.text)
+		r.b, r.isBool = parseBool(x.text)
+		r.ms, r.isTime = cache.ParseTime(unsafe.String(unsafe.SliceData(x.text), len(x.text)))
+	case cellNumber:
+		r.num, r.isNum = x.num, true
+	case cellBool:
+		r.b, r.isBool = x.b, true
+	case cellDate:
+		r.ms, r.isTime = x.ms, true
 	}
-	if c.maybeBool {
-		if b, ok := parseBool(t); !ok {
-			c.notBool()
-		} else if b {
-			c.bools[i>>6] |= 1 << (uint(i) & 63)
-		}
+	return r
+}
+
+// typeCounts counts a column's non-empty cells and, of those, the ones that do not fit each type
+// inference could give it. The type follows from the counts (see inferred); the incremental path
+// keeps them current to know when an edit would change it.
+type typeCounts struct {
+	values, nonBool, nonNum, nonTime int
+}
+
+// add counts one non-empty cell read as r, n times (n = -1 takes it back).
+func (k *typeCounts) add(r cellReading, n int) {
+	if !r.isBool {
+		k.nonBool += n
 	}
-	if c.maybeTime {
-		if ms, ok := cache.ParseTime(unsafe.String(unsafe.SliceData(t), len(t))); ok {
-			c.times.add(ms)
-		} else {
-			c.notTime()
-		}
+	if !r.isNum {
+		k.nonNum += n
 	}
+	if !r.isTime {
+		k.nonTime += n
+	}
+}
+
+// inferred is the type the counted cells give a column (DESIGN §3): boolean, number or datetime
+// when every non-empty cell is one, else text; text for a column without values.
+func (k typeCounts) inferred() cache.FieldType {
+	switch {
+	case k.values == 0:
+		return cache.TypeText
+	case k.nonBool == 0:
+		return cache.TypeBoolean
+	case k.nonNum == 0:
+		return cache.TypeNumber
+	case k.nonTime == 0:
+		return cache.TypeDateTime
+	}
+	return cache.TypeText
 }
 
 func (c *colBuilder) notNum()  { c.maybeNum, c.nums = false, chunked[float64]{} }
@@ -169,7 +200,7 @@ func (c *colBuilder) addSystemTime(x *cell) string {
 	i := c.n
 	c.grow()
 	c.n++
-	c.values++
+	c.counts.values++
 	c.present[i>>6] |= 1 << (uint(i) & 63)
 	c.cells.add(nil)
 	c.times.add(ms)
@@ -183,19 +214,10 @@ func (c *colBuilder) has(i int) bool { return c.present[i>>6]&(1<<(uint(i)&63)) 
 
 // fieldType returns the inferred type.
 func (c *colBuilder) fieldType() cache.FieldType {
-	switch {
-	case c.fixed != 0:
+	if c.fixed != 0 {
 		return c.fixed
-	case c.values == 0:
-		return cache.TypeText
-	case c.maybeBool:
-		return cache.TypeBoolean
-	case c.maybeNum:
-		return cache.TypeNumber
-	case c.maybeTime:
-		return cache.TypeDateTime
 	}
-	return cache.TypeText
+	return c.counts.inferred()
 }
 
 // column returns the finished column. The builder must not be used afterwards.
@@ -235,6 +257,7 @@ func (c *colBuilder) drop(rows []int) {
 	keep := newColBuilder(c.key, c.pos, c.fixed, 0)
 	keep.maybeNum, keep.maybeBool, keep.maybeTime = c.maybeNum, c.maybeBool, c.maybeTime
 	keep.formula = c.formula
+	keep.counts = c.counts // a column's type is read from all the file's cells, left-out rows too
 	k := 0
 	for i := 0; i < c.n; i++ {
 		if k < len(rows) && rows[k] == i {
@@ -246,7 +269,6 @@ func (c *colBuilder) drop(rows []int) {
 		keep.n++
 		keep.cells.add([]byte(c.text(i)))
 		if c.has(i) {
-			keep.values++
 			keep.present[j>>6] |= 1 << (uint(j) & 63)
 		}
 		if c.maybeNum {

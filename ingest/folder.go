@@ -58,10 +58,12 @@ type Folder struct {
 // trackedFile is a file as last synced.
 type trackedFile struct {
 	name   string
-	size   int64
-	mtime  time.Time
+	stat   statKey
 	hash   uint64
 	sheets []*trackedSheet
+	// problems are those the last read found that did not stop the file being served (a
+	// repeated _id, say): they come back when a broken file is restored to these bytes.
+	problems []Problem
 }
 
 // trackedSheet is one sheet of a file as last synced.
@@ -218,14 +220,20 @@ func (f *Folder) sync(ctx context.Context, name string, fresh bool) syncResult {
 	}
 	f.mu.Lock()
 	st := f.files[name]
+	// A file that lost a name clash is looked at again when the clash may have ended, though
+	// its bytes are as they were.
+	retrying := f.blocked[name]
 	f.mu.Unlock()
-	if st != nil && sameFileStat(st, fi) {
-		return syncDone
+	if st != nil && !retrying && !fresh && st.stat == keyOf(fi) {
+		return syncDone // a file that just replaced another may share its size and time
+	}
+	if fresh && fi.Size() == 0 && time.Since(fi.ModTime()) < settleWindow {
+		return syncRetry // created, not yet written (a slow cp, a download): wait for its bytes
 	}
 	if !fresh && time.Since(fi.ModTime()) < f.Debounce {
 		return syncRetry // written moments ago: let the writer finish
 	}
-	if st != nil && len(st.sheets) == 1 && st.sheets[0].csv != nil && f.state.holds(name, st.hash) {
+	if st != nil && !retrying && len(st.problems) == 0 && len(st.sheets) == 1 && st.sheets[0].csv != nil && f.state.holds(name, st.hash) {
 		if res, done := f.syncIncremental(ctx, name, st, fi); done {
 			return res
 		}
@@ -237,11 +245,8 @@ func (f *Folder) sync(ctx context.Context, name string, fresh bool) syncResult {
 		f.fail(name, &ParseError{Path: path, Err: err})
 		return syncDone
 	}
-	if st != nil && hash == st.hash {
-		// the same bytes: a save without changes, a touch, or sheetsync's own write
-		f.mu.Lock()
-		st.size, st.mtime = fi.Size(), fi.ModTime()
-		f.mu.Unlock()
+	if st != nil && !retrying && hash == st.hash {
+		f.sameContent(name, st, fi)
 		return syncDone
 	}
 	start = time.Now()
@@ -279,17 +284,24 @@ type phases struct {
 	read, parse time.Duration
 }
 
-func sameFileStat(st *trackedFile, fi os.FileInfo) bool {
-	return st.size == fi.Size() && st.mtime.Equal(fi.ModTime())
+// sameContent records that a file holds the bytes last synced: a save without changes, a touch,
+// sheetsync's own write, or a broken file restored to its last good bytes, whose problem goes.
+func (f *Folder) sameContent(name string, st *trackedFile, fi os.FileInfo) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st.stat = keyOf(fi)
+	f.setProblems(name, st.problems)
+	delete(f.unserved, name)
 }
 
-// statKey is a file's size and modification time, the cheap sign of a change.
-type statKey struct {
-	size  int64
-	mtime time.Time
+// setProblems replaces a file's problems; f.mu is held.
+func (f *Folder) setProblems(name string, problems []Problem) {
+	if len(problems) == 0 {
+		delete(f.problems, name)
+		return
+	}
+	f.problems[name] = problems
 }
-
-func keyOf(fi os.FileInfo) statKey { return statKey{fi.Size(), fi.ModTime()} }
 
 // unchanged reports whether a file looks as it did when last synced, or when it last failed or
 // was blocked, so the rescan can skip it.
@@ -300,7 +312,7 @@ func (f *Folder) unchanged(name string, fi os.FileInfo) bool {
 		return k == keyOf(fi)
 	}
 	st := f.files[name]
-	return st != nil && sameFileStat(st, fi)
+	return st != nil && st.stat == keyOf(fi)
 }
 
 // initial loads a file when the folder opens. When the state dir holds the file as last synced
@@ -348,6 +360,9 @@ func (f *Folder) restore(ctx context.Context, name, copyPath string, meta *synce
 	for _, sh := range ld.sheets {
 		sh.Path = filepath.Join(f.Dir, name)
 		if _, taken := f.claim(sh.Collection, name); taken {
+			f.mu.Lock()
+			f.blocked[name] = true
+			f.mu.Unlock()
 			continue
 		}
 		base, err := cache.NewSnapshot(sh.Collection, sh.Table)
@@ -412,10 +427,12 @@ func (f *Folder) apply(ctx context.Context, name string, fi os.FileInfo, hash ui
 	}
 	now := f.now()
 	problems := ld.problems
-	st := &trackedFile{name: name, size: fi.Size(), mtime: fi.ModTime(), hash: hash}
+	st := &trackedFile{name: name, stat: keyOf(fi), hash: hash}
 	kept := map[string]bool{}
+	blocked := false
 	for _, sh := range ld.sheets {
 		if other, taken := f.claim(sh.Collection, name); taken {
+			blocked = true
 			problems = append(problems, Problem{Path: sh.Path, Sheet: sh.Sheet, Fatal: true,
 				Message: fmt.Sprintf("collection name %q is already served from %s; rename one of the files", sh.Collection, other)})
 			continue
@@ -453,20 +470,20 @@ func (f *Folder) apply(ctx context.Context, name string, fi os.FileInfo, hash ui
 	}
 	if blocks := f.state.save(filepath.Join(f.Dir, name), st); blocks != nil {
 		for _, sh := range st.sheets {
-			if sh.csv != nil && sh.csv.size == st.size {
+			if sh.csv != nil && sh.csv.size == st.stat.size {
 				sh.csv.blocks = *blocks
 			}
 		}
 	}
+	st.problems = problems
 	f.mu.Lock()
 	f.files[name] = st
-	f.problems[name] = problems
-	if len(problems) == 0 {
-		delete(f.problems, name)
-	}
-	if f.blocked[name] {
+	f.setProblems(name, problems)
+	if blocked {
+		f.blocked[name] = true
 		f.unserved[name] = keyOf(fi)
 	} else {
+		delete(f.blocked, name)
 		delete(f.unserved, name)
 	}
 	f.mu.Unlock()
@@ -546,16 +563,15 @@ func findSheet(sheets []*trackedSheet, collection string) *trackedSheet {
 }
 
 // claim makes file the owner of a collection name unless another file has it; it returns that
-// file when the name is taken.
+// file when the name is taken. The caller marks the file blocked once it has claimed every
+// sheet's name: whether any sheet lost must not depend on the order of the sheets.
 func (f *Folder) claim(collection, file string) (string, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if other, ok := f.owners[collection]; ok && other != file {
-		f.blocked[file] = true
 		return other, true
 	}
 	f.owners[collection] = file
-	delete(f.blocked, file)
 	return "", false
 }
 

@@ -35,10 +35,16 @@ type csvLayout struct {
 	firstData int            // the record after the header
 	fieldAt   []int          // file column -> schema field; -1 for a column that is not served
 	schema    *cache.Schema
+	counts    []typeCounts // by schema field: what its type was inferred from
 }
 
 // errNotIncremental says the incremental path cannot decide a change; the full path runs.
 var errNotIncremental = errors.New("not decidable incrementally")
+
+// maxRegion bounds the changed region the incremental path parses. It builds an item per row,
+// several times the cost per row of the full path's column builders, so edits far apart (the
+// first and the last row of a big file) are faster read in full.
+const maxRegion = 1 << 20
 
 // layout returns what the incremental path needs of a freshly read CSV table, or nil when the
 // table is unusual in a way it does not handle: problems in the file, rows left out, a file that
@@ -48,7 +54,7 @@ func (t *tableBuilder) layout(d csvDialect, size int64, schema *cache.Schema) *c
 		return nil
 	}
 	l := &csvLayout{dialect: d, offsets: t.offsets, size: size,
-		firstData: t.headerR + 1, schema: schema, fieldAt: make([]int, len(t.cols))}
+		firstData: t.headerR + 1, schema: schema, fieldAt: make([]int, len(t.cols)), counts: make([]typeCounts, schema.Len())}
 	for pos, c := range t.cols {
 		l.fieldAt[pos] = -1
 		if c == nil {
@@ -59,6 +65,7 @@ func (t *tableBuilder) layout(d csvDialect, size int64, schema *cache.Schema) *c
 			return nil // a system column the file lacks
 		}
 		l.fieldAt[pos] = i
+		l.counts[i] = c.counts
 	}
 	return l
 }
@@ -87,10 +94,13 @@ func diffCSV(old, new io.ReaderAt, size int64, blocks blockHashes, l *csvLayout,
 	if k < l.firstData {
 		return nil, errNotIncremental // the header changed
 	}
-	j := l.recordFrom(l.size - int64(s))
+	// The region runs from record k to the first record the common suffix holds whole, and
+	// always includes record k: an insertion right at a record's start (p on its first byte)
+	// leaves the old region empty and the new one a fragment of a record otherwise.
+	j := max(l.recordFrom(l.size-int64(s)), k+1)
 	oldStart, oldEnd := l.offsets.at(k), l.end(j)
 	newEnd := oldEnd + size - l.size
-	if newEnd < oldStart {
+	if newEnd < oldStart || max(newEnd, oldEnd)-oldStart > maxRegion {
 		return nil, errNotIncremental
 	}
 	newRegion, err := readBlock(new, oldStart, int(newEnd-oldStart))
@@ -104,20 +114,33 @@ func diffCSV(old, new io.ReaderAt, size int64, blocks blockHashes, l *csvLayout,
 	if err != nil {
 		return nil, err
 	}
-	oldRows, _, err := l.parse(oldRegion)
+	oldRows, _, oldCounts, err := l.parse(oldRegion)
 	if err != nil {
 		return nil, err
 	}
-	newRows, starts, err := l.parse(newRegion)
+	newRows, starts, newCounts, err := l.parse(newRegion)
 	if err != nil {
 		return nil, err
+	}
+	counts := make([]typeCounts, len(l.counts))
+	for i, k := range l.counts {
+		counts[i] = typeCounts{
+			values:  k.values - oldCounts[i].values + newCounts[i].values,
+			nonBool: k.nonBool - oldCounts[i].nonBool + newCounts[i].nonBool,
+			nonNum:  k.nonNum - oldCounts[i].nonNum + newCounts[i].nonNum,
+			nonTime: k.nonTime - oldCounts[i].nonTime + newCounts[i].nonTime,
+		}
+		f := l.schema.Field(i)
+		if _, system := cache.SystemFieldType(f.Key); !system && counts[i].inferred() != f.Type {
+			return nil, errNotIncremental // a full read would give this column another type
+		}
 	}
 	edit := &csvEdit{stats: diffStats{dated: map[string]servedDates{}}}
 	if edit.file, err = diffRows(base, oldRows, newRows, &edit.stats); err != nil {
 		return nil, err
 	}
 	edit.layout = l.spliced(k, j, oldStart, starts, size)
-	edit.layout.blocks = blocks
+	edit.layout.blocks, edit.layout.counts = blocks, counts
 	return edit, nil
 }
 
@@ -135,6 +158,9 @@ func datedItems(items []cache.Item, now int64, dated map[string]servedDates, ins
 	for i, it := range items {
 		c := make(cache.Item, len(it)+2)
 		for k, v := range it {
+			if insert && v.IsNull() {
+				continue // as the full path does: a new row holds only the cells it fills
+			}
 			c[k] = v
 		}
 		var d servedDates
@@ -199,11 +225,13 @@ func diffRows(base *cache.Snapshot, old, new []cache.Item, st *diffStats) (cache
 
 // parse reads the records of a region into items of the schema, strictly: every cell must fit
 // its column's type as the full read inferred it, every row must carry an _id, and no id may
-// repeat. It returns the rows and where each record starts in the region.
-func (l *csvLayout) parse(region []byte) ([]cache.Item, []int64, error) {
+// repeat. It returns the rows, where each record starts in the region, and the region's cells
+// counted by field as type inference counts them.
+func (l *csvLayout) parse(region []byte) ([]cache.Item, []int64, []typeCounts, error) {
 	r := newCSVRegionReader(region, l.dialect)
 	var rows []cache.Item
 	var starts []int64
+	counts := make([]typeCounts, l.schema.Len())
 	seen := map[string]bool{}
 	for {
 		cells, err := r.next()
@@ -211,24 +239,25 @@ func (l *csvLayout) parse(region []byte) ([]cache.Item, []int64, error) {
 			break
 		}
 		if err != nil {
-			return nil, nil, errNotIncremental
+			return nil, nil, nil, errNotIncremental
 		}
 		starts = append(starts, r.offset())
 		if isBlank(cells) {
 			continue
 		}
-		it, ok := l.item(cells)
+		it, ok := l.item(cells, counts)
 		if !ok || seen[it.ID()] {
-			return nil, nil, errNotIncremental
+			return nil, nil, nil, errNotIncremental
 		}
 		seen[it.ID()] = true
 		rows = append(rows, it)
 	}
-	return rows, starts, nil
+	return rows, starts, counts, nil
 }
 
-// item turns a record's cells into an item of the schema, or reports that they do not fit.
-func (l *csvLayout) item(cells []cell) (cache.Item, bool) {
+// item turns a record's cells into an item of the schema, or reports that they do not fit; it
+// counts the non-empty cells into counts.
+func (l *csvLayout) item(cells []cell, counts []typeCounts) (cache.Item, bool) {
 	it := make(cache.Item, l.schema.Len())
 	for pos := range cells {
 		c := &cells[pos]
@@ -238,10 +267,15 @@ func (l *csvLayout) item(cells []cell) (cache.Item, bool) {
 			}
 			continue
 		}
-		f := l.schema.Field(l.fieldAt[pos])
+		fi := l.fieldAt[pos]
+		f := l.schema.Field(fi)
 		v, ok := typedCell(f.Type, c)
 		if !ok {
 			return nil, false
+		}
+		if c.kind != cellEmpty {
+			counts[fi].values++
+			counts[fi].add(readCell(c), 1)
 		}
 		it[f.Key] = v
 	}
@@ -490,9 +524,7 @@ func (f *Folder) syncIncremental(ctx context.Context, name string, st *trackedFi
 		return syncRetry, true // it grew while being read
 	}
 	if hash == st.hash {
-		f.mu.Lock()
-		st.size, st.mtime = fi.Size(), fi.ModTime()
-		f.mu.Unlock()
+		f.sameContent(name, st, fi)
 		return syncDone, true
 	}
 	old, err := f.state.open(name, st.hash)
@@ -525,7 +557,7 @@ func (f *Folder) syncIncremental(ctx context.Context, name string, st *trackedFi
 			"read", read.Round(time.Millisecond), "parse", diffed.Round(time.Millisecond), "diff", time.Duration(0),
 			"apply", time.Since(start).Round(time.Millisecond), "incremental", true)
 	}
-	next := &trackedFile{name: name, size: fi.Size(), mtime: fi.ModTime(), hash: hash, sheets: []*trackedSheet{{
+	next := &trackedFile{name: name, stat: keyOf(fi), hash: hash, sheets: []*trackedSheet{{
 		sheet: sh.sheet, collection: sh.collection, base: base, csv: edit.layout,
 		dates: carryDates(sh.dates, served, edit.stats.dated),
 	}}}

@@ -197,3 +197,60 @@ func TestBlockWriter(t *testing.T) {
 		}
 	}
 }
+
+// TestDiffCSVTypeChanges: an edit that would make a full read infer another type for a column
+// goes to the full path, so that incremental and full reads never disagree on a schema: the last
+// word of a text column replaced by a number, the last value of a number column removed.
+func TestDiffCSVTypeChanges(t *testing.T) {
+	header := "code,qty,_id,_createdDate,_updatedDate,_owner\n"
+	content := []byte(header + "A1,1,a,,,\n2,2,b,,,\n3,3,c,,,\n")
+	sheet, base := readCSVBytes(t, content)
+	if f, _ := sheet.Table.Schema.Lookup("code"); f.Type != cache.TypeText {
+		t.Fatalf("code is %s", f.Type)
+	}
+	for _, tt := range []struct{ name, edited string }{
+		{"TextBecomesNumber", header + "1,1,a,,,\n2,2,b,,,\n3,3,c,,,\n"},
+		{"NumberBecomesEmpty", header + "A1,,a,,,\n2,,b,,,\n3,,c,,,\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			edited := []byte(tt.edited)
+			if _, err := diffCSV(bytes.NewReader(content), bytes.NewReader(edited), int64(len(edited)), hashBlocks(edited), sheet.csv, base, 1); !errors.Is(err, errNotIncremental) {
+				t.Errorf("accepted an edit that changes a column's type: %v", err)
+			}
+		})
+	}
+	// a text cell replaced while another word keeps the column text is fine
+	edited := []byte(header + "A1,1,a,,,\nB2,2,b,,,\n3,3,c,,,\n")
+	if _, err := diffCSV(bytes.NewReader(content), bytes.NewReader(edited), int64(len(edited)), hashBlocks(edited), sheet.csv, base, 1); err != nil {
+		t.Errorf("refused an edit that keeps every type: %v", err)
+	}
+}
+
+// TestDiffCSVFarApartEdits: edits far apart leave a changed region bigger than maxRegion, which
+// goes to the full path; two edits close together in the same file stay incremental.
+func TestDiffCSVFarApartEdits(t *testing.T) {
+	var lines []string
+	for i := 0; len(lines) < 2 || int64(len(lines))*60 < 2*maxRegion; i++ {
+		lines = append(lines, incrementalRow(i, i%100))
+	}
+	content := incrementalCSV(lines)
+	sheet, base := readCSVBytes(t, content)
+	if sheet.csv == nil {
+		t.Fatal("no layout for a plain CSV")
+	}
+	edit := func(rows ...int) []byte {
+		changed := slices.Clone(lines)
+		for _, i := range rows {
+			changed[i] = incrementalRow(i, 1000+i)
+		}
+		return incrementalCSV(changed)
+	}
+	far := edit(0, len(lines)-1)
+	if _, err := diffCSV(bytes.NewReader(content), bytes.NewReader(far), int64(len(far)), hashBlocks(far), sheet.csv, base, 1); !errors.Is(err, errNotIncremental) {
+		t.Errorf("first and last rows edited: err %v, want errNotIncremental", err)
+	}
+	near := edit(10, 12)
+	if _, err := diffCSV(bytes.NewReader(content), bytes.NewReader(near), int64(len(near)), hashBlocks(near), sheet.csv, base, 1); err != nil {
+		t.Errorf("two nearby rows edited: %v", err)
+	}
+}

@@ -65,7 +65,7 @@ func (s *stateDir) save(path string, st *trackedFile) (blocks *blockHashes) {
 	err := os.MkdirAll(s.dir, 0o755)
 	if err == nil && s.copied[st.name] != st.hash && path != "" {
 		var b blockHashes
-		if b, err = copyFileAtomic(path, s.copyPath(st.name), st.hash, st.size); err == nil {
+		if b, err = copyFileAtomic(path, s.copyPath(st.name), st.hash, st.stat.size); err == nil {
 			s.copied[st.name] = st.hash
 			blocks = &b
 		} else if errors.Is(err, errSourceChanged) {

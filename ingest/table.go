@@ -205,7 +205,7 @@ func (t *tableBuilder) finish() error {
 func (t *tableBuilder) findDuplicates() {
 	ids := t.byKey[cache.FieldID]
 	seed := maphash.MakeSeed()
-	first := make(map[uint64]int32, ids.values)
+	first := make(map[uint64]int32, ids.counts.values)
 	var collide map[string]int
 	for i := 0; i < t.rows; i++ {
 		if !ids.has(i) {
