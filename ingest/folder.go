@@ -278,6 +278,11 @@ func (f *Folder) sync(ctx context.Context, name string, fresh bool) syncResult {
 	return syncDone
 }
 
+// fatal reports whether a file's problems kept it from being read.
+func fatal(problems []Problem) bool {
+	return slices.ContainsFunc(problems, func(p Problem) bool { return p.Fatal })
+}
+
 // phases times a sync: reading the file to hash it, parsing it, diffing it against its
 // last-synced content and committing the change, for the log.
 type phases struct {
@@ -294,8 +299,12 @@ func (f *Folder) sameContent(name string, st *trackedFile, fi os.FileInfo) {
 	delete(f.unserved, name)
 }
 
-// setProblems replaces a file's problems; f.mu is held.
+// setProblems replaces a file's problems, saying so when a file that could not be read can be
+// again; f.mu is held.
 func (f *Folder) setProblems(name string, problems []Problem) {
+	if fatal(f.problems[name]) && !fatal(problems) {
+		f.logger().Info("file problem resolved; it is served as it is now", "file", name)
+	}
 	if len(problems) == 0 {
 		delete(f.problems, name)
 		return
