@@ -12,9 +12,28 @@ import (
 // atomic pointer to an immutable map. Commits are serialised, build the next snapshot
 // copy-on-write and publish it in one atomic step.
 type Store struct {
-	mu      sync.Mutex // serialises commits
-	colls   atomic.Pointer[map[string]*Snapshot]
-	version atomic.Uint64
+	mu        sync.Mutex // serialises commits
+	colls     atomic.Pointer[map[string]*Snapshot]
+	version   atomic.Uint64
+	listeners []func(Committed)
+}
+
+// Committed is a change as the store applied it: the change, the version it made, and the
+// collection's snapshot after it (nil after a drop).
+type Committed struct {
+	Change   ChangeSet
+	Version  uint64
+	Snapshot *Snapshot
+}
+
+// Listen calls fn after every commit, in commit order, before Commit returns: write-back to the
+// files learns of API writes this way (DESIGN §4). fn runs while commits are serialised, so it
+// must only take note and return; it must not commit. Listen is called before the store is
+// shared.
+func (s *Store) Listen(fn func(Committed)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.listeners = append(s.listeners, fn)
 }
 
 // NewStore returns an empty store.
@@ -91,5 +110,8 @@ func (s *Store) Commit(ctx context.Context, cs ChangeSet) (uint64, error) {
 		m[cs.Collection] = next
 	}
 	s.colls.Store(&m)
+	for _, fn := range s.listeners {
+		fn(Committed{Change: cs, Version: v, Snapshot: next})
+	}
 	return v, nil
 }

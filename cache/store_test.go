@@ -449,3 +449,39 @@ func itemsOf(n int) []cache.Item {
 	}
 	return items
 }
+
+// TestStoreListen: listeners see every commit, in order, with the snapshot it made, and a
+// failed commit is not reported.
+func TestStoreListen(t *testing.T) {
+	s := cache.NewStore()
+	var seen []cache.Committed
+	s.Listen(func(c cache.Committed) { seen = append(seen, c) })
+	ctx := context.Background()
+	schema, err := cache.NewSchema([]cache.Field{{Key: cache.FieldID, Type: cache.TypeText}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := cache.Table{Schema: schema, Columns: emptyColumns(schema)}
+	if _, err := s.Commit(ctx, cache.ChangeSet{Collection: "a", Replace: &table}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := s.Commit(ctx, cache.ChangeSet{Collection: "a", Origin: cache.Origin{Kind: cache.OriginAPI}, Insert: []cache.Item{{cache.FieldID: cache.Text("x")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit(ctx, cache.ChangeSet{Collection: "a", Insert: []cache.Item{{cache.FieldID: cache.Text("x")}}}); err == nil {
+		t.Fatal("a duplicate id was committed")
+	}
+	if _, err := s.Commit(ctx, cache.ChangeSet{Collection: "a", Drop: true}); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 3 {
+		t.Fatalf("saw %d commits, want 3", len(seen))
+	}
+	if c := seen[1]; c.Version != v || c.Change.Origin.Kind != cache.OriginAPI || c.Snapshot.Len() != 1 || c.Snapshot.Version() != v {
+		t.Errorf("insert seen as version %d origin %v, want %d api with one row", c.Version, c.Change.Origin.Kind, v)
+	}
+	if !seen[2].Change.Drop || seen[2].Snapshot != nil {
+		t.Errorf("drop seen as %+v", seen[2])
+	}
+}

@@ -19,16 +19,22 @@ import (
 // file keeps the old one's permissions. On any error the temporary file is removed and path is
 // untouched.
 func writeFileAtomic(path string, write func(w io.Writer) error) (hash uint64, err error) {
-	return writeAtomic(path, write, true)
+	return writeAtomic(path, write, true, nil)
+}
+
+// writeFileAtomicIf is writeFileAtomic that calls guard just before the rename and leaves the
+// file as it is when guard fails: write-back checks that nobody saved the file meanwhile.
+func writeFileAtomicIf(path string, write func(w io.Writer) error, guard func() error) (uint64, error) {
+	return writeAtomic(path, write, true, guard)
 }
 
 // writeCacheFile is writeFileAtomic without the fsync, for sheetsync's own caches (the state
 // dir's copies): a crash may lose one, which costs a full read later, never data.
 func writeCacheFile(path string, write func(w io.Writer) error) (uint64, error) {
-	return writeAtomic(path, write, false)
+	return writeAtomic(path, write, false, nil)
 }
 
-func writeAtomic(path string, write func(w io.Writer) error, durable bool) (hash uint64, err error) {
+func writeAtomic(path string, write func(w io.Writer) error, durable bool, guard func() error) (hash uint64, err error) {
 	// a symbolic link is written through: the file it points at is replaced, the link stays
 	if real, lerr := filepath.EvalSymlinks(path); lerr == nil {
 		path = real
@@ -66,6 +72,11 @@ func writeAtomic(path string, write func(w io.Writer) error, durable bool) (hash
 	}
 	if err = tmp.Close(); err != nil {
 		return 0, fmt.Errorf("write %s: %w", path, err)
+	}
+	if guard != nil {
+		if err = guard(); err != nil {
+			return 0, err
+		}
 	}
 	if err = os.Rename(tmp.Name(), path); err != nil {
 		return 0, fmt.Errorf("write %s: %w", path, err)

@@ -44,24 +44,55 @@ func writeCSVPatches(path string, patches []cellPatch) (uint64, error) {
 	if d.charset == csvWindows1252 && !encodable1252(ps) {
 		d.charset, d.bom = csvUTF8, true
 	}
-	return writeFileAtomic(path, func(w io.Writer) error {
-		var enc *transform.Writer
-		if d.charset == csvWindows1252 {
-			enc = transform.NewWriter(w, cp1252Encoder{})
-			w = enc
+	edit := func(idx int, _ []cell) ([]cellPatch, bool) {
+		j := 0
+		for j < len(ps) && ps[j].record == idx {
+			j++
 		}
-		if err := copyCSV(w, r, d, ps); err != nil {
-			return err
+		mine := ps[:j]
+		ps = ps[j:]
+		return mine, false
+	}
+	tail := func(count int) [][]cellPatch {
+		// patches past the last record append records, blank ones for any gap
+		var rows [][]cellPatch
+		for ; len(ps) > 0; count++ {
+			j := 0
+			for j < len(ps) && ps[j].record == count {
+				j++
+			}
+			rows = append(rows, ps[:j])
+			ps = ps[j:]
 		}
-		if enc != nil {
-			return enc.Close()
-		}
-		return nil
-	})
+		return rows
+	}
+	return writeFileAtomic(path, func(w io.Writer) error { return encodeCSV(w, r, d, edit, tail) })
 }
 
-// copyCSV writes every record of r to w, with patches (sorted by record and column) applied.
-func copyCSV(w io.Writer, r *csvReader, d csvDialect, ps []cellPatch) error {
+// recordEdit says what to do with one record of a CSV being rewritten: the cells to set (by
+// column, sorted) and whether to leave the record out. row is the record's decoded cells.
+type recordEdit func(idx int, row []cell) (patches []cellPatch, drop bool)
+
+// encodeCSV copies r to w in dialect d (charset included), with edit applied to every record
+// and the records tail gives (by column, given the count of records read) appended.
+func encodeCSV(w io.Writer, r *csvReader, d csvDialect, edit recordEdit, tail func(count int) [][]cellPatch) error {
+	var enc *transform.Writer
+	if d.charset == csvWindows1252 {
+		enc = transform.NewWriter(w, cp1252Encoder{})
+		w = enc
+	}
+	if err := copyCSV(w, r, d, edit, tail); err != nil {
+		return err
+	}
+	if enc != nil {
+		return enc.Close()
+	}
+	return nil
+}
+
+// copyCSV writes every record of r to w, as edit says, then the records tail gives. Records
+// edit leaves alone are copied byte for byte.
+func copyCSV(w io.Writer, r *csvReader, d csvDialect, edit recordEdit, tail func(count int) [][]cellPatch) error {
 	if d.bom {
 		if _, err := w.Write(utf8BOM); err != nil {
 			return err
@@ -72,10 +103,11 @@ func copyCSV(w io.Writer, r *csvReader, d csvDialect, ps []cellPatch) error {
 	if d.crlf {
 		term = "\r\n"
 	}
-	ended := true // the last record has a terminator
+	ended := true // the last record written has a terminator
 	count := 0
 	for {
-		if _, err := r.next(); err == io.EOF {
+		row, err := r.next()
+		if err == io.EOF {
 			break
 		} else if err != nil {
 			return err
@@ -83,48 +115,42 @@ func copyCSV(w io.Writer, r *csvReader, d csvDialect, ps []cellPatch) error {
 		idx, _ := r.pos()
 		raw, spans := r.raw(), r.spans()
 		count = idx + 1
-		out := raw
-		if len(ps) > 0 && ps[0].record == idx {
-			j := 1
-			for j < len(ps) && ps[j].record == idx {
-				j++
-			}
-			rec = patchCSVRecord(rec[:0], d, raw, spans, ps[:j])
-			out, ps = rec, ps[j:]
-		}
-		if _, err := w.Write(out); err != nil {
-			return err
-		}
 		t := raw
 		if len(spans) > 0 {
 			t = raw[spans[len(spans)-1][1]:]
 		}
-		if ended = len(t) > 0; ended {
+		if len(t) > 0 {
 			term = string(t)
 		}
+		ps, drop := edit(idx, row)
+		if drop {
+			continue
+		}
+		out := raw
+		if len(ps) > 0 {
+			rec = patchCSVRecord(rec[:0], d, raw, spans, ps)
+			out = rec
+		}
+		if _, err := w.Write(out); err != nil {
+			return err
+		}
+		ended = len(t) > 0
 	}
-	// patches past the last record append records
-	for len(ps) > 0 {
+	for _, ps := range tail(count) {
 		if !ended {
 			if _, err := io.WriteString(w, term); err != nil {
 				return err
 			}
 		}
 		rec = rec[:0]
-		if ps[0].record == count {
-			j := 1
-			for j < len(ps) && ps[j].record == count {
-				j++
-			}
-			rec = patchCSVRecord(rec, d, nil, nil, ps[:j])
-			ps = ps[j:]
+		if len(ps) > 0 {
+			rec = patchCSVRecord(rec, d, nil, nil, ps)
 		}
 		rec = append(rec, term...)
 		if _, err := w.Write(rec); err != nil {
 			return err
 		}
 		ended = true
-		count++
 	}
 	return nil
 }

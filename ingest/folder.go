@@ -48,6 +48,9 @@ type Folder struct {
 	problems map[string][]Problem    // by file name
 	blocked  map[string]bool         // files not served because their collection name is taken
 	unserved map[string]statKey      // files that failed or are blocked, as last looked at
+	locks    map[string]*sync.Mutex  // by file name: keeps a file's sync and write-back apart
+
+	wb writeBack
 
 	state  *stateDir
 	cancel context.CancelFunc
@@ -75,7 +78,8 @@ type trackedSheet struct {
 	// changed in the file gets _updatedDate now, which is not written back into a file a person
 	// may have open. They are kept in the state dir across restarts.
 	dates map[string]servedDates
-	csv   *csvLayout // for a CSV file, what incremental reads need; nil when they cannot be used
+	csv   *csvLayout    // for a CSV file, what incremental reads need; nil when they cannot be used
+	cols  *sheetColumns // where each field is in the file, for write-back
 }
 
 // servedDates are a row's served system dates that differ from its cells; 0 means "as in the file".
@@ -126,14 +130,18 @@ func (f *Folder) Open(ctx context.Context) (*Report, error) {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	f.cancel, f.done = cancel, make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { w.run(runCtx) })
+	wg.Go(func() { f.writeLoop(runCtx) })
 	go func() {
-		defer close(f.done)
-		w.run(runCtx)
+		wg.Wait()
+		close(f.done)
 	}()
 	return f.report(), nil
 }
 
-// Close stops watching and waits for a sync in progress to end.
+// Close stops watching, waits for a sync in progress to end and writes the API changes not yet
+// written into their files.
 func (f *Folder) Close() error {
 	if f.cancel == nil {
 		return nil
@@ -204,6 +212,14 @@ const (
 // settleWindow is how recently a file must have been modified for a read error to count as a
 // file still being written (retried) rather than a broken file (reported).
 const settleWindow = 2 * time.Second
+
+// syncFile is sync with the file's lock held, so that no write-back of the file runs meanwhile.
+func (f *Folder) syncFile(ctx context.Context, name string, fresh bool) syncResult {
+	lock := f.fileLock(name)
+	lock.Lock()
+	defer lock.Unlock()
+	return f.sync(ctx, name, fresh)
+}
 
 // sync brings the store in step with one file: gone, unchanged, or changed. fresh says the file
 // just appeared by a rename (an atomic save), which needs no quiet period.
@@ -336,7 +352,7 @@ func (f *Folder) initial(ctx context.Context, name string) {
 			f.restore(ctx, name, copyPath, meta)
 		}
 	}
-	if f.sync(ctx, name, true) == syncRetry && f.watch != nil {
+	if f.syncFile(ctx, name, true) == syncRetry && f.watch != nil {
 		f.watch.schedule(name, f.Debounce, false)
 	}
 	if meta == nil {
@@ -382,7 +398,7 @@ func (f *Folder) restore(ctx context.Context, name, copyPath string, meta *synce
 		if _, err := f.Committer.Commit(ctx, cache.ChangeSet{Collection: sh.Collection, Origin: cache.Origin{Kind: cache.OriginFile, Path: sh.Path}, Replace: &table}); err != nil {
 			continue
 		}
-		st.sheets = append(st.sheets, &trackedSheet{sheet: sh.Sheet, collection: sh.Collection, base: base, dates: map[string]servedDates{}})
+		st.sheets = append(st.sheets, &trackedSheet{sheet: sh.Sheet, collection: sh.Collection, base: base, dates: map[string]servedDates{}, cols: sh.cols})
 	}
 	f.mu.Lock()
 	f.files[name] = st
@@ -503,7 +519,7 @@ func (f *Folder) apply(ctx context.Context, name string, fi os.FileInfo, hash ui
 func (f *Folder) commitSheet(ctx context.Context, sh Sheet, prev *trackedSheet, next *cache.Snapshot, now int64, took phases) (*trackedSheet, error) {
 	log := f.logger()
 	origin := cache.Origin{Kind: cache.OriginFile, Path: sh.Path}
-	ss := &trackedSheet{sheet: sh.Sheet, collection: sh.Collection, base: next, dates: map[string]servedDates{}, csv: sh.csv}
+	ss := &trackedSheet{sheet: sh.Sheet, collection: sh.Collection, base: next, dates: map[string]servedDates{}, csv: sh.csv, cols: sh.cols}
 	if prev == nil {
 		table := sh.Table
 		if _, err := f.Committer.Commit(ctx, cache.ChangeSet{Collection: sh.Collection, Origin: origin, Replace: &table}); err != nil {

@@ -558,7 +558,7 @@ func (f *Folder) syncIncremental(ctx context.Context, name string, st *trackedFi
 			"apply", time.Since(start).Round(time.Millisecond), "incremental", true)
 	}
 	next := &trackedFile{name: name, stat: keyOf(fi), hash: hash, sheets: []*trackedSheet{{
-		sheet: sh.sheet, collection: sh.collection, base: base, csv: edit.layout,
+		sheet: sh.sheet, collection: sh.collection, base: base, csv: edit.layout, cols: sh.cols,
 		dates: carryDates(sh.dates, served, edit.stats.dated),
 	}}}
 	if f.state.save(path, next) == nil {

@@ -38,7 +38,8 @@ type Sheet struct {
 	Table      cache.Table
 	Rows       int
 
-	csv *csvLayout // a CSV file's layout, for incremental reads; nil when it has none
+	csv  *csvLayout    // a CSV file's layout, for incremental reads; nil when it has none
+	cols *sheetColumns // where each field is in the file, for write-back
 }
 
 // LoadFile decodes every table of the file at path. Rows without _id get one: a new UUID written
@@ -118,7 +119,7 @@ func (l *Loader) load(ctx context.Context, path string, before os.FileInfo, retr
 			return nil, err
 		}
 		ld.problems = append(ld.problems, t.problems...)
-		sheet := Sheet{Collection: names[i], Path: path, Sheet: t.sheet, Table: table, Rows: t.rows}
+		sheet := Sheet{Collection: names[i], Path: path, Sheet: t.sheet, Table: table, Rows: t.rows, cols: t.columns(ld.wrote && len(t.missing) > 0)}
 		if format == FormatCSV && !ld.wrote {
 			sheet.csv = t.layout(t.dialect, before.Size(), table.Schema)
 		}

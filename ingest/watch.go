@@ -85,7 +85,7 @@ func (w *watcher) run(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			for j := range work {
-				done <- finished{j.name, f.sync(ctx, j.name, j.fresh)}
+				done <- finished{j.name, f.syncFile(ctx, j.name, j.fresh)}
 			}
 		}()
 	}

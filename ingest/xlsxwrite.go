@@ -52,9 +52,14 @@ func writeXLSXPatches(path string, sheets map[string][]cellPatch) (uint64, error
 			}
 		}
 	}
-	// formulas keep their cached values, which may now be stale: ask the spreadsheet to
-	// recalculate when a person opens the file (all properties are passed back, as excelize
-	// clears those it is not given)
+	return saveXLSX(f, path, nil)
+}
+
+// saveXLSX replaces the workbook at path with f, atomically, guard running before the rename.
+// Formulas keep their cached values, which may now be stale: the spreadsheet is asked to
+// recalculate when a person opens the file (all properties are passed back, as excelize clears
+// those it is not given).
+func saveXLSX(f *excelize.File, path string, guard func() error) (uint64, error) {
 	calc, err := f.GetCalcProps()
 	if err != nil {
 		return 0, fmt.Errorf("write %s: %w", path, err)
@@ -64,7 +69,7 @@ func writeXLSXPatches(path string, sheets map[string][]cellPatch) (uint64, error
 	if err := f.SetCalcProps(&calc); err != nil {
 		return 0, fmt.Errorf("write %s: %w", path, err)
 	}
-	return writeFileAtomic(path, func(out io.Writer) error { return f.Write(out) })
+	return writeFileAtomicIf(path, func(out io.Writer) error { return f.Write(out) }, guard)
 }
 
 // xlsxHeader finds the header row of a sheet the way the table reader does, as the first row

@@ -113,20 +113,21 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("result cache: %w", err)
 	}
 	m.Results = results
-	if err := m.openServer(); err != nil {
-		return err
-	}
-	start := time.Now()
-	m.Folder = &ingest.Folder{
+	folder := &ingest.Folder{
 		Dir: m.Config.Dir, StateDir: m.Config.StateDir,
 		Loader:    &ingest.Loader{ReadOnly: m.Config.ReadOnly, Logger: m.Logger},
 		Committer: m.Store, Debounce: m.Config.Debounce, Rescan: m.Config.Rescan, Logger: m.Logger,
 	}
-	report, err := m.Folder.Open(ctx)
-	if err != nil {
-		m.Folder = nil
+	m.Store.Listen(folder.OnCommit) // API writes reach the files
+	if err := m.openServer(folder); err != nil {
 		return err
 	}
+	start := time.Now()
+	report, err := folder.Open(ctx)
+	if err != nil {
+		return err
+	}
+	m.Folder = folder
 	m.Server.SetReady()
 	rows := 0
 	for _, c := range report.Collections {
@@ -138,7 +139,7 @@ func (m *Main) Run(ctx context.Context) error {
 }
 
 // openServer authenticates each protocol as DESIGN §2 says and starts listening.
-func (m *Main) openServer() error {
+func (m *Main) openServer(files *ingest.Folder) error {
 	c := m.Config
 	v3 := httpapi.Auth{Mode: m.openMode(), AppID: c.AppID}
 	if c.JWTPublicKey != "" {

@@ -1,0 +1,56 @@
+package ingest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/sheetsync/sheetsync/cache"
+)
+
+// Writable reports whether an API write to collection can be written into its file now, and if
+// not, why (the error wraps cache.ErrReadOnly). The API asks before it commits anything, so a
+// write that could not reach the file is refused instead of leaving the store and the file
+// apart. A collection no file serves is not Folder's to judge: nil.
+func (f *Folder) Writable(collection string) error {
+	if f.Loader.ReadOnly {
+		return fmt.Errorf("%w: sheetsync runs with --read-only", cache.ErrReadOnly)
+	}
+	f.mu.Lock()
+	name, ok := f.owners[collection]
+	st := f.files[name]
+	problems := f.problems[name]
+	f.mu.Unlock()
+	if !ok || st == nil {
+		return nil
+	}
+	if fatal(problems) {
+		return fmt.Errorf("%w: %s cannot be read (%s); fix the file to write to it from Wix", cache.ErrReadOnly, name, problems[0].Message)
+	}
+	f.wb.mu.Lock()
+	failed := f.wb.failed[name]
+	f.wb.mu.Unlock()
+	if failed != nil {
+		return fmt.Errorf("%w: the last write to %s failed (%v); it is retried every second", cache.ErrReadOnly, name, failed)
+	}
+	for _, lock := range lockFilesOf(name) {
+		if _, err := os.Lstat(filepath.Join(f.Dir, lock)); err == nil {
+			return fmt.Errorf("%w: %s is open in another program (its lock file %s exists); close it there to write to it from Wix", cache.ErrReadOnly, name, lock)
+		}
+	}
+	path := filepath.Join(f.Dir, name)
+	if err := canWrite(path); err != nil {
+		return fmt.Errorf("%w: %s cannot be written: %v", cache.ErrReadOnly, name, err)
+	}
+	if err := canWrite(f.Dir); err != nil {
+		return fmt.Errorf("%w: the folder %s cannot be written (a file is saved by writing a new one beside it): %v", cache.ErrReadOnly, f.Dir, err)
+	}
+	return nil
+}
+
+// lockFilesOf names the lock files the common spreadsheet programs keep beside a file they
+// have open: Excel's ~$name and LibreOffice's .~lock.name#. A program that saves over the file
+// later would undo a write made meanwhile.
+func lockFilesOf(name string) []string {
+	return []string{"~$" + name, ".~lock." + name + "#"}
+}

@@ -1,0 +1,317 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sheetsync/sheetsync/cache"
+)
+
+// writeDelay is how long write-back waits after an API write before writing its file, so that
+// writes arriving together cost one file write. Writes that arrive while a file is being
+// written wait for that write to end and go together in the next.
+const writeDelay = 10 * time.Millisecond
+
+// retryDelay is how long a file that could not be written waits before the next try.
+const retryDelay = time.Second
+
+// errFileBusy is a file that is being written by someone else or changed while sheetsync wrote
+// it: the write-back is tried again shortly, after the file's edits are merged.
+var errFileBusy = errors.New("the file is being changed")
+
+// writeBack is what API writes left to write into the files (DESIGN §4: the store is updated
+// first, so the very next query reads the write; the file follows within milliseconds).
+type writeBack struct {
+	mu     sync.Mutex
+	latest map[string]*cache.Snapshot // by collection: the snapshot its last commit made
+	dirty  map[string]*dirtyRows      // by collection: rows API writes changed, not yet written
+	failed map[string]error           // by file name: why its last write-back failed
+	wake   chan struct{}
+}
+
+// dirtyRows are the rows of one collection that API writes changed: by _id, and all of them
+// after a truncate.
+type dirtyRows struct {
+	ids      map[string]struct{}
+	truncate bool
+}
+
+func (d *dirtyRows) merge(o *dirtyRows) {
+	for id := range o.ids {
+		d.ids[id] = struct{}{}
+	}
+	d.truncate = d.truncate || o.truncate
+}
+
+func (w *writeBack) init() {
+	if w.latest == nil {
+		w.latest, w.dirty, w.failed = map[string]*cache.Snapshot{}, map[string]*dirtyRows{}, map[string]error{}
+		w.wake = make(chan struct{}, 1)
+	}
+}
+
+// OnCommit takes note of a commit to the store; register it with cache.Store.Listen before
+// Open. Commits made through the API mark their rows to be written into the collection's file.
+// It only records and returns, as Listen requires.
+func (f *Folder) OnCommit(c cache.Committed) {
+	w := &f.wb
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.init()
+	name := c.Change.Collection
+	if c.Snapshot == nil {
+		delete(w.latest, name)
+		delete(w.dirty, name)
+		return
+	}
+	w.latest[name] = c.Snapshot
+	if c.Change.Origin.Kind != cache.OriginAPI {
+		return
+	}
+	d := w.dirty[name]
+	if d == nil {
+		d = &dirtyRows{ids: map[string]struct{}{}}
+		w.dirty[name] = d
+	}
+	d.truncate = d.truncate || c.Change.Truncate || c.Change.Replace != nil
+	for _, id := range c.Change.Remove {
+		d.ids[id] = struct{}{}
+	}
+	for _, items := range [][]cache.Item{c.Change.Update, c.Change.Insert} {
+		for _, it := range items {
+			d.ids[it.ID()] = struct{}{}
+		}
+	}
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writeLoop writes API writes into the files until ctx ends, then writes what is left.
+func (f *Folder) writeLoop(ctx context.Context) {
+	w := &f.wb
+	w.mu.Lock()
+	w.init()
+	wake := w.wake
+	w.mu.Unlock()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			final, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			f.flush(final)
+			cancel()
+			return
+		case <-wake:
+		case <-retry.C:
+		}
+		select {
+		case <-time.After(writeDelay):
+		case <-ctx.Done():
+		}
+		if again := f.flush(ctx); again > 0 {
+			retry.Reset(again)
+		}
+	}
+}
+
+// flush writes every collection's dirty rows into its file. It returns when to try again for
+// files that could not be written now, 0 if all were.
+func (f *Folder) flush(ctx context.Context) time.Duration {
+	w := &f.wb
+	w.mu.Lock()
+	dirty := w.dirty
+	w.dirty = map[string]*dirtyRows{}
+	w.mu.Unlock()
+	byFile := map[string]map[string]*dirtyRows{}
+	f.mu.Lock()
+	for coll, d := range dirty {
+		if file, ok := f.owners[coll]; ok {
+			if byFile[file] == nil {
+				byFile[file] = map[string]*dirtyRows{}
+			}
+			byFile[file][coll] = d
+		}
+	}
+	f.mu.Unlock()
+	var again time.Duration
+	for _, name := range sortedKeys(byFile) {
+		err := f.writeFile(ctx, name, byFile[name])
+		if err == nil {
+			continue
+		}
+		w.mu.Lock()
+		for coll, d := range byFile[name] {
+			if cur := w.dirty[coll]; cur != nil {
+				d.merge(cur)
+			}
+			w.dirty[coll] = d
+		}
+		if errors.Is(err, errFileBusy) {
+			again = cmp0(again, f.Debounce)
+		} else {
+			w.failed[name] = err
+			again = cmp0(again, retryDelay)
+		}
+		w.mu.Unlock()
+		if !errors.Is(err, errFileBusy) {
+			f.logger().Error("cannot write API changes into the file; retrying", "file", name, "err", err)
+		}
+	}
+	return again
+}
+
+// cmp0 returns the smaller of a and b, where 0 means none yet.
+func cmp0(a, b time.Duration) time.Duration {
+	if a == 0 || b < a {
+		return b
+	}
+	return a
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// writeFile writes the dirty rows of a file's collections into it. Edits a person made to the
+// file since it was last synced are merged into the store first (DESIGN §4, three-way merge),
+// so what is written is the merged result and no cell a person just changed is overwritten with
+// an older value. The file is replaced atomically, unless it changed while being written.
+func (f *Folder) writeFile(ctx context.Context, name string, dirty map[string]*dirtyRows) error {
+	lock := f.fileLock(name)
+	lock.Lock()
+	defer lock.Unlock()
+	path := filepath.Join(f.Dir, name)
+	f.mu.Lock()
+	st := f.files[name]
+	f.mu.Unlock()
+	if st == nil {
+		return nil // the file went, and its collections with it
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil // gone: the watcher drops its collections
+	}
+	if keyOf(fi) != st.stat {
+		if time.Since(fi.ModTime()) < f.Debounce || f.sync(ctx, name, false) == syncRetry {
+			return errFileBusy
+		}
+		f.mu.Lock()
+		st, fi = f.files[name], nil
+		problems := f.problems[name]
+		f.mu.Unlock()
+		if st == nil {
+			return nil
+		}
+		if fatal(problems) {
+			return fmt.Errorf("%s cannot be read: %s", name, problems[0].Message)
+		}
+	}
+	start := time.Now()
+	writes := map[*trackedSheet]*sheetWrite{}
+	f.wb.mu.Lock()
+	for _, sh := range st.sheets {
+		d := dirty[sh.collection]
+		cur := f.wb.latest[sh.collection]
+		if d == nil || cur == nil {
+			continue
+		}
+		if sh.cols == nil {
+			f.wb.mu.Unlock()
+			return fmt.Errorf("%s: where the columns of %s are is not known", name, sh.collection)
+		}
+		if sw := planWrite(sh, cur, d); !sw.empty() {
+			writes[sh] = sw
+		}
+	}
+	f.wb.mu.Unlock()
+	if len(writes) == 0 {
+		return nil
+	}
+	guard := func() error {
+		now, err := os.Stat(path)
+		if err != nil || keyOf(now) != st.stat {
+			return errFileBusy
+		}
+		return nil
+	}
+	var hash uint64
+	if format, _ := FormatOf(path); format == FormatCSV {
+		for _, sw := range writes {
+			hash, err = rewriteCSV(path, sw, guard)
+		}
+	} else {
+		bySheet := map[string]*sheetWrite{}
+		for sh, sw := range writes {
+			bySheet[sh.sheet] = sw
+		}
+		hash, err = rewriteXLSX(path, bySheet, guard)
+	}
+	if err != nil {
+		return err
+	}
+	after, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	next := &trackedFile{name: name, stat: keyOf(after), hash: hash, problems: st.problems}
+	for _, sh := range st.sheets {
+		sw := writes[sh]
+		if sw == nil {
+			next.sheets = append(next.sheets, sh)
+			continue
+		}
+		base, err := sh.base.Apply(sw.change)
+		if err != nil {
+			return fmt.Errorf("%s: the written rows do not apply to its last-synced content: %w", name, err)
+		}
+		dates := make(map[string]servedDates, len(sh.dates))
+		for id, d := range sh.dates {
+			if _, written := sw.ids[id]; !written {
+				dates[id] = d
+			}
+		}
+		next.sheets = append(next.sheets, &trackedSheet{sheet: sh.sheet, collection: sh.collection, base: base,
+			dates: dates, cols: sw.cols})
+		f.logger().Info("API changes written into the file", "file", name, "collection", sh.collection, "sheet", sh.sheet,
+			"inserted", len(sw.change.Insert), "updated", len(sw.change.Update), "removed", len(sw.change.Remove),
+			"took", time.Since(start).Round(time.Millisecond))
+	}
+	f.state.save(path, next)
+	f.mu.Lock()
+	f.files[name] = next
+	f.mu.Unlock()
+	f.wb.mu.Lock()
+	delete(f.wb.failed, name)
+	f.wb.mu.Unlock()
+	return nil
+}
+
+// fileLock returns the lock that keeps a file's sync and write-back apart.
+func (f *Folder) fileLock(name string) *sync.Mutex {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.locks == nil {
+		f.locks = map[string]*sync.Mutex{}
+	}
+	l := f.locks[name]
+	if l == nil {
+		l = &sync.Mutex{}
+		f.locks[name] = l
+	}
+	return l
+}

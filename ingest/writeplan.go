@@ -1,0 +1,129 @@
+package ingest
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/sheetsync/sheetsync/cache"
+)
+
+// sheetWrite is the write-back of one sheet, found by comparing the rows API writes changed in
+// the store with the sheet's last-synced content: cells to set on rows found by _id, rows to
+// leave out, rows to append, and header cells to name. change is the same edit as a ChangeSet,
+// which turns the last-synced content into what the file holds once written.
+type sheetWrite struct {
+	cols    *sheetColumns // the sheet's columns once written
+	set     map[string][]cellPatch
+	drop    map[string]bool
+	appends [][]cellPatch
+	header  []cellPatch
+	change  cache.ChangeSet
+	ids     map[string]struct{} // the rows written or removed
+}
+
+func (w *sheetWrite) empty() bool {
+	return len(w.set) == 0 && len(w.drop) == 0 && len(w.appends) == 0
+}
+
+// planWrite compares the store's rows (cur) that d names with the sheet's last-synced content.
+// Only cells whose value differs are written, so a write never touches a cell it did not
+// change: a formula column (read-only to the API) and every other cell keep their bytes.
+func planWrite(sh *trackedSheet, cur *cache.Snapshot, d *dirtyRows) *sheetWrite {
+	base := sh.base
+	w := &sheetWrite{cols: sh.cols, set: map[string][]cellPatch{}, drop: map[string]bool{}, ids: map[string]struct{}{}}
+	ids := d.ids
+	if d.truncate {
+		ids = make(map[string]struct{}, len(d.ids)+base.Len())
+		for id := range d.ids {
+			ids[id] = struct{}{}
+		}
+		base.Rows(func(r cache.RowID) bool {
+			ids[base.Value(r, idField(base)).Str()] = struct{}{}
+			return true
+		})
+	}
+	named := map[string]bool{}
+	place := func(key string, v cache.Value) (cellPatch, bool) {
+		pos, ok := w.cols.pos[key]
+		if !ok {
+			return cellPatch{}, false // a field the file has no column for
+		}
+		if w.cols.absent[key] && !v.IsNull() {
+			named[key] = true
+		}
+		return cellPatch{col: pos, value: v}, true
+	}
+	schema := cur.Schema()
+	for _, id := range sortedKeys(ids) {
+		br, inBase := base.Lookup(id)
+		cr, inCur := cur.Lookup(id)
+		switch {
+		case inBase && !inCur:
+			w.drop[id] = true
+			w.change.Remove = append(w.change.Remove, id)
+		case inCur && !inBase:
+			var row []cellPatch
+			item := cache.Item{}
+			for i := 0; i < schema.Len(); i++ {
+				key, v := schema.Field(i).Key, cur.Value(cr, i)
+				if v.IsNull() {
+					continue
+				}
+				if p, ok := place(key, v); ok {
+					row = append(row, p)
+					item[key] = v
+				}
+			}
+			sortPatches(row)
+			w.appends = append(w.appends, row)
+			w.change.Insert = append(w.change.Insert, item)
+		case inCur && inBase:
+			var cells []cellPatch
+			var item cache.Item
+			for i := 0; i < schema.Len(); i++ {
+				key, v := schema.Field(i).Key, cur.Value(cr, i)
+				was := cache.Value{}
+				if j, ok := base.Schema().Index(key); ok {
+					was = base.Value(br, j)
+				}
+				if v.Equal(was) {
+					continue
+				}
+				if p, ok := place(key, v); ok {
+					cells = append(cells, p)
+					if item == nil {
+						item = cache.Item{cache.FieldID: cache.Text(id)}
+					}
+					item[key] = v
+				}
+			}
+			if len(cells) == 0 {
+				continue
+			}
+			sortPatches(cells)
+			w.set[id] = cells
+			w.change.Update = append(w.change.Update, item)
+		default:
+			continue
+		}
+		w.ids[id] = struct{}{}
+	}
+	var keys []string
+	for key := range named {
+		keys = append(keys, key)
+		w.header = append(w.header, cellPatch{record: w.cols.header, col: w.cols.pos[key], value: cache.Text(key)})
+	}
+	sortPatches(w.header)
+	w.cols = w.cols.named(keys)
+	return w
+}
+
+func idField(s *cache.Snapshot) int {
+	i, _ := s.Schema().Index(cache.FieldID)
+	return i
+}
+
+// sortPatches orders one row's patches by column.
+func sortPatches(ps []cellPatch) {
+	slices.SortFunc(ps, func(a, b cellPatch) int { return cmp.Compare(a.col, b.col) })
+}
