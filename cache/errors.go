@@ -33,3 +33,31 @@ func (e *ValidationError) Error() string {
 	}
 	return e.Reason
 }
+
+// SchemaChangeError is a change of a collection's structure that cannot be made, with the reason
+// for each field it concerns (v3 COLLECTION_CHANGE_NOT_SUPPORTED). Nothing was changed.
+type SchemaChangeError struct {
+	Collection string
+	Reason     string       // for the change as a whole, when it is not one field's
+	Fields     []FieldError // by field
+}
+
+// FieldError is why one field cannot be changed.
+type FieldError struct {
+	Key     string
+	Message string
+}
+
+func (e *SchemaChangeError) Error() string {
+	msg := "collection " + e.Collection + ": "
+	if e.Reason != "" {
+		msg += e.Reason
+	}
+	for i, f := range e.Fields {
+		if i > 0 || e.Reason != "" {
+			msg += "; "
+		}
+		msg += "field " + f.Key + ": " + f.Message
+	}
+	return msg
+}

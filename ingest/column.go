@@ -14,6 +14,8 @@ type colBuilder struct {
 	key   string
 	pos   int             // 0-based column in the file
 	fixed cache.FieldType // a system field's type; 0 to infer
+	// declared is the type declared through the API, served when every cell fits it; 0 for none
+	declared cache.FieldType
 
 	n       int
 	counts  typeCounts // the cells, by the types they could be read as
@@ -161,6 +163,30 @@ func (k *typeCounts) add(r cellReading, n int) {
 	}
 }
 
+// typed is the type of a column declared as declared (0 for none) with these cells: the declared
+// type when every cell fits it, else the inferred one.
+func (k typeCounts) typed(declared cache.FieldType) cache.FieldType {
+	if k.fits(declared) {
+		return declared
+	}
+	return k.inferred()
+}
+
+// fits reports whether every counted cell can be read as a value of type t.
+func (k typeCounts) fits(t cache.FieldType) bool {
+	switch t {
+	case cache.TypeText:
+		return true
+	case cache.TypeNumber:
+		return k.nonNum == 0
+	case cache.TypeBoolean:
+		return k.nonBool == 0
+	case cache.TypeDateTime:
+		return k.nonTime == 0
+	}
+	return false
+}
+
 // inferred is the type the counted cells give a column (DESIGN §3): boolean, number or datetime
 // when every non-empty cell is one, else text; text for a column without values.
 func (k typeCounts) inferred() cache.FieldType {
@@ -212,12 +238,13 @@ func (c *colBuilder) text(i int) string { return c.cells.text(i) }
 
 func (c *colBuilder) has(i int) bool { return c.present[i>>6]&(1<<(uint(i)&63)) != 0 }
 
-// fieldType returns the inferred type.
+// fieldType returns the column's type: a system field's own, else the declared type if every
+// cell fits it, else the inferred one.
 func (c *colBuilder) fieldType() cache.FieldType {
 	if c.fixed != 0 {
 		return c.fixed
 	}
-	return c.counts.inferred()
+	return c.counts.typed(c.declared)
 }
 
 // column returns the finished column. The builder must not be used afterwards.

@@ -48,3 +48,14 @@ func (c *sheetColumns) width() int {
 	}
 	return w
 }
+
+// headerWidth returns the number of columns up to the last one the header names.
+func (c *sheetColumns) headerWidth() int {
+	w := 0
+	for key, pos := range c.pos {
+		if !c.absent[key] {
+			w = max(w, pos+1)
+		}
+	}
+	return w
+}

@@ -73,15 +73,33 @@ func writeCSVPatches(path string, patches []cellPatch) (uint64, error) {
 // column, sorted) and whether to leave the record out. row is the record's decoded cells.
 type recordEdit func(idx int, row []cell) (patches []cellPatch, drop bool)
 
+// recordRewrite is the general form of a record's edit: the bytes to write in its place
+// (terminator included), nil to copy it as it is, or drop to leave it out.
+type recordRewrite func(idx int, row []cell, raw []byte, spans [][2]int) (out []byte, drop bool)
+
 // encodeCSV copies r to w in dialect d (charset included), with edit applied to every record
 // and the records tail gives (by column, given the count of records read) appended.
 func encodeCSV(w io.Writer, r *csvReader, d csvDialect, edit recordEdit, tail func(count int) [][]cellPatch) error {
+	var rec []byte
+	rewrite := func(idx int, row []cell, raw []byte, spans [][2]int) ([]byte, bool) {
+		ps, drop := edit(idx, row)
+		if drop || len(ps) == 0 {
+			return nil, drop
+		}
+		rec = patchCSVRecord(rec[:0], d, raw, spans, ps)
+		return rec, false
+	}
+	return encodeCSVWith(w, r, d, rewrite, tail)
+}
+
+// encodeCSVWith is encodeCSV with a record rewrite; tail may be nil.
+func encodeCSVWith(w io.Writer, r *csvReader, d csvDialect, rewrite recordRewrite, tail func(count int) [][]cellPatch) error {
 	var enc *transform.Writer
 	if d.charset == csvWindows1252 {
 		enc = transform.NewWriter(w, cp1252Encoder{})
 		w = enc
 	}
-	if err := copyCSV(w, r, d, edit, tail); err != nil {
+	if err := copyCSV(w, r, d, rewrite, tail); err != nil {
 		return err
 	}
 	if enc != nil {
@@ -90,9 +108,9 @@ func encodeCSV(w io.Writer, r *csvReader, d csvDialect, edit recordEdit, tail fu
 	return nil
 }
 
-// copyCSV writes every record of r to w, as edit says, then the records tail gives. Records
-// edit leaves alone are copied byte for byte.
-func copyCSV(w io.Writer, r *csvReader, d csvDialect, edit recordEdit, tail func(count int) [][]cellPatch) error {
+// copyCSV writes every record of r to w, as rewrite says, then the records tail gives. Records
+// rewrite leaves alone are copied byte for byte.
+func copyCSV(w io.Writer, r *csvReader, d csvDialect, rewrite recordRewrite, tail func(count int) [][]cellPatch) error {
 	if d.bom {
 		if _, err := w.Write(utf8BOM); err != nil {
 			return err
@@ -122,19 +140,20 @@ func copyCSV(w io.Writer, r *csvReader, d csvDialect, edit recordEdit, tail func
 		if len(t) > 0 {
 			term = string(t)
 		}
-		ps, drop := edit(idx, row)
+		out, drop := rewrite(idx, row, raw, spans)
 		if drop {
 			continue
 		}
-		out := raw
-		if len(ps) > 0 {
-			rec = patchCSVRecord(rec[:0], d, raw, spans, ps)
-			out = rec
+		if out == nil {
+			out = raw
 		}
 		if _, err := w.Write(out); err != nil {
 			return err
 		}
 		ended = len(t) > 0
+	}
+	if tail == nil {
+		return nil
 	}
 	for _, ps := range tail(count) {
 		if !ended {

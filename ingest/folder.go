@@ -50,7 +50,8 @@ type Folder struct {
 	unserved map[string]statKey      // files that failed or are blocked, as last looked at
 	locks    map[string]*sync.Mutex  // by file name: keeps a file's sync and write-back apart
 
-	wb writeBack
+	wb   writeBack
+	decl *declaredTypes
 
 	state  *stateDir
 	cancel context.CancelFunc
@@ -111,6 +112,8 @@ func (f *Folder) Open(ctx context.Context) (*Report, error) {
 	f.files, f.owners, f.problems, f.blocked = map[string]*trackedFile{}, map[string]string{}, map[string][]Problem{}, map[string]bool{}
 	f.unserved = map[string]statKey{}
 	f.state = openStateDir(f.StateDir, f.logger())
+	f.decl = openDeclaredTypes(f.StateDir, f.logger())
+	f.Loader.Declared = f.decl.lookup
 	w, err := newWatcher(f)
 	if err != nil {
 		return nil, err
@@ -374,7 +377,7 @@ func (f *Folder) restore(ctx context.Context, name, copyPath string, meta *synce
 	if err != nil {
 		return
 	}
-	reader := &Loader{ReadOnly: true, Logger: f.Loader.Logger, Now: f.Loader.Now}
+	reader := &Loader{ReadOnly: true, Logger: f.Loader.Logger, Now: f.Loader.Now, Declared: f.Loader.Declared}
 	ld, err := reader.load(ctx, copyPath, fi, false)
 	if err != nil {
 		f.logger().Warn("cannot read the last-synced copy; the file is loaded as it is", "file", name, "err", err)

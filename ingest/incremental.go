@@ -35,7 +35,8 @@ type csvLayout struct {
 	firstData int            // the record after the header
 	fieldAt   []int          // file column -> schema field; -1 for a column that is not served
 	schema    *cache.Schema
-	counts    []typeCounts // by schema field: what its type was inferred from
+	counts    []typeCounts      // by schema field: what its type was inferred from
+	declared  []cache.FieldType // by schema field: its declared type, 0 for none
 }
 
 // errNotIncremental says the incremental path cannot decide a change; the full path runs.
@@ -54,7 +55,7 @@ func (t *tableBuilder) layout(d csvDialect, size int64, schema *cache.Schema) *c
 		return nil
 	}
 	l := &csvLayout{dialect: d, offsets: t.offsets, size: size,
-		firstData: t.headerR + 1, schema: schema, fieldAt: make([]int, len(t.cols)), counts: make([]typeCounts, schema.Len())}
+		firstData: t.headerR + 1, schema: schema, fieldAt: make([]int, len(t.cols)), counts: make([]typeCounts, schema.Len()), declared: make([]cache.FieldType, schema.Len())}
 	for pos, c := range t.cols {
 		l.fieldAt[pos] = -1
 		if c == nil {
@@ -65,7 +66,7 @@ func (t *tableBuilder) layout(d csvDialect, size int64, schema *cache.Schema) *c
 			return nil // a system column the file lacks
 		}
 		l.fieldAt[pos] = i
-		l.counts[i] = c.counts
+		l.counts[i], l.declared[i] = c.counts, c.declared
 	}
 	return l
 }
@@ -131,7 +132,7 @@ func diffCSV(old, new io.ReaderAt, size int64, blocks blockHashes, l *csvLayout,
 			nonTime: k.nonTime - oldCounts[i].nonTime + newCounts[i].nonTime,
 		}
 		f := l.schema.Field(i)
-		if _, system := cache.SystemFieldType(f.Key); !system && counts[i].inferred() != f.Type {
+		if _, system := cache.SystemFieldType(f.Key); !system && counts[i].typed(l.declared[i]) != f.Type {
 			return nil, errNotIncremental // a full read would give this column another type
 		}
 	}

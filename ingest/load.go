@@ -28,6 +28,11 @@ type Loader struct {
 	Logger   *slog.Logger
 	Now      func() time.Time // when ids are stamped; time.Now when nil
 	NewID    func() string    // new ids; UUID v4 when nil
+	// Declared returns the types declared for a sheet's fields (by a collection created or
+	// changed through the API), or nil. A declared type is served when every cell of the column
+	// fits it: an empty column keeps the type it was created with, and a text column of digits
+	// stays text; a column whose cells do not fit gets the inferred type.
+	Declared func(file, sheet string) map[string]cache.FieldType
 }
 
 // Sheet is one decoded table and where it came from.
@@ -113,6 +118,9 @@ func (l *Loader) load(ctx context.Context, path string, before os.FileInfo, retr
 	for i, t := range tables {
 		if !ld.wrote && len(t.missing) > 0 {
 			t.setIDs(t.stableIDs(names[i]), 0, false)
+		}
+		if l.Declared != nil {
+			t.declare(l.Declared(filepath.Base(path), t.sheet))
 		}
 		table, err := t.table()
 		if err != nil {

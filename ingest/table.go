@@ -271,6 +271,15 @@ func (t *tableBuilder) served() []*colBuilder {
 	return out
 }
 
+// declare sets the declared types of the table's fields (system fields keep their own).
+func (t *tableBuilder) declare(types map[string]cache.FieldType) {
+	for key, typ := range types {
+		if c := t.byKey[key]; c != nil && c.fixed == 0 {
+			c.declared = typ
+		}
+	}
+}
+
 // table returns the decoded table. Every row must have an _id by now.
 func (t *tableBuilder) table() (cache.Table, error) {
 	cols := t.served()

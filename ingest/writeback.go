@@ -156,15 +156,19 @@ func (f *Folder) flush(ctx context.Context) time.Duration {
 			}
 			w.dirty[coll] = d
 		}
-		if errors.Is(err, errFileBusy) {
+		busy := errors.Is(err, errFileBusy)
+		repeated := false
+		if busy {
 			again = cmp0(again, f.Debounce)
 		} else {
+			prev := w.failed[name]
+			repeated = prev != nil && prev.Error() == err.Error()
 			w.failed[name] = err
 			again = cmp0(again, retryDelay)
 		}
 		w.mu.Unlock()
-		if !errors.Is(err, errFileBusy) {
-			f.logger().Error("cannot write API changes into the file; retrying", "file", name, "err", err)
+		if !busy && !repeated { // a failure is logged once, not at every retry
+			f.logger().Error("cannot write API changes into the file; retrying every second", "file", name, "err", err)
 		}
 	}
 	return again
@@ -296,7 +300,10 @@ func (f *Folder) writeFile(ctx context.Context, name string, dirty map[string]*d
 	f.files[name] = next
 	f.mu.Unlock()
 	f.wb.mu.Lock()
-	delete(f.wb.failed, name)
+	if f.wb.failed[name] != nil {
+		f.logger().Info("the file can be written again", "file", name)
+		delete(f.wb.failed, name)
+	}
 	f.wb.mu.Unlock()
 	return nil
 }

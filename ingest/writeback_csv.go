@@ -41,11 +41,19 @@ func rewriteCSV(path string, w *sheetWrite, guard func() error) (uint64, error) 
 		return w.set[id], false
 	}
 	tail := func(count int) [][]cellPatch {
+		rows := make([][]cellPatch, 0, len(w.appends)+1)
 		if count <= w.cols.header {
-			// an empty file: the header comes first
-			return append([][]cellPatch{w.header}, w.appends...)
+			rows = append(rows, w.header) // an empty file: the header comes first
 		}
-		return w.appends
+		width := w.cols.headerWidth()
+		for _, ps := range w.appends {
+			if len(ps) > 0 && ps[len(ps)-1].col < width-1 {
+				// as wide as the header, as a spreadsheet writes a row
+				ps = append(ps[:len(ps):len(ps)], cellPatch{col: width - 1})
+			}
+			rows = append(rows, ps)
+		}
+		return rows
 	}
 	return writeFileAtomicIf(path, func(out io.Writer) error { return encodeCSV(out, r, d, edit, tail) }, guard)
 }
