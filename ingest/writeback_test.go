@@ -228,3 +228,25 @@ func TestWritable(t *testing.T) {
 		t.Errorf("read-only: %v", err)
 	}
 }
+
+// TestWriteBackGuard: a save made by someone else while sheetsync writes the file wins: the
+// write is abandoned before its rename, leaving their file and no temporary file, and is
+// retried after their edit is merged.
+func TestWriteBackGuard(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, dir, "products.csv", productsV1)
+	sheets, _, err := (&Loader{ReadOnly: true}).LoadFile(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := replace(t, productsV1, "Apple", "Quince")
+	w := &sheetWrite{cols: sheets[0].cols, set: map[string][]cellPatch{"p1": {{col: 2, value: cache.Number(7)}}}}
+	_, err = rewriteCSV(path, w, func() error {
+		mustWrite(t, path, []byte(theirs)) // their save lands while ours is being written
+		return errFileBusy
+	})
+	if !errors.Is(err, errFileBusy) {
+		t.Fatalf("rewrite: %v, want errFileBusy", err)
+	}
+	checkCSVUntouched(t, path, []byte(theirs))
+}
