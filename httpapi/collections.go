@@ -25,8 +25,11 @@ var (
 		cache.TypeBoolean:  {"eq", "ne"},
 		cache.TypeDateTime: {"eq", "ne", "gt", "gte", "lt", "lte", "hasSome"},
 	}
-	// v3ReadOperations are the data operations of a collection sheetsync serves read-only.
-	v3ReadOperations = []string{"QUERY", "COUNT", "AGGREGATE", "DISTINCT"}
+	// v3ReadOperations are the data operations of a collection that cannot be written now;
+	// v3WriteOperations those of one that can (spec v3 §7.1: advertise only what is implemented,
+	// so references are never listed).
+	v3ReadOperations  = []string{"QUERY", "COUNT", "AGGREGATE", "DISTINCT"}
+	v3WriteOperations = []string{"QUERY", "COUNT", "AGGREGATE", "DISTINCT", "INSERT", "UPDATE", "REMOVE", "TRUNCATE"}
 )
 
 type v3FieldCapabilities struct {
@@ -50,10 +53,16 @@ type v3Collection struct {
 }
 
 // describeV3 describes a collection for /v3/collections/get (spec v3 §7). It sends only the keys
-// the reference adaptor sends (no displayName or permissions; spec v3 §12).
-func describeV3(snap *cache.Snapshot) v3Collection {
+// the reference adaptor sends (no displayName or permissions; spec v3 §12). dataOperations lists
+// the writes only when the collection can be written now (writes.go). The v3 field model has no
+// per-field writability (spec v3 §7.2: capabilities are sortable and queryOperators only), so a
+// formula field is described like any other and refused when written.
+func describeV3(snap *cache.Snapshot, writable bool) v3Collection {
 	c := v3Collection{ID: snap.Name(), PagingMode: "OFFSET"}
 	c.Capabilities.DataOperations = v3ReadOperations
+	if writable {
+		c.Capabilities.DataOperations = v3WriteOperations
+	}
 	schema := snap.Schema()
 	for i := 0; i < schema.Len(); i++ {
 		f := schema.Field(i)
@@ -82,7 +91,7 @@ func (s *Server) handleCollectionsGet(_ context.Context, req *v3CollectionsReque
 	}{Collections: []v3Collection{}}
 	if len(req.CollectionIDs) == 0 {
 		for _, snap := range s.store.Collections() {
-			out.Collections = append(out.Collections, describeV3(snap))
+			out.Collections = append(out.Collections, describeV3(snap, s.canWrite(snap)))
 		}
 		return marshal(out)
 	}
@@ -92,7 +101,7 @@ func (s *Server) handleCollectionsGet(_ context.Context, req *v3CollectionsReque
 			req.CollectionIDs[0] = id // so the error names this one
 			return nil, err
 		}
-		out.Collections = append(out.Collections, describeV3(snap))
+		out.Collections = append(out.Collections, describeV3(snap, s.canWrite(snap)))
 	}
 	return marshal(out)
 }
@@ -156,16 +165,27 @@ const (
 	legacyTTL         = 60
 )
 
-// legacyReadOperations are allowedOperations of a collection served read-only (legacy §7.4).
-var legacyReadOperations = []string{"get", "find", "count"}
+// allowedOperations of a collection that cannot be written now, and of one that can (legacy
+// §7.4: Wix treats a collection whose list lacks insert, update and remove as read-only; the bulk
+// names let its CMS edit several rows at once). Truncate and aggregate are served but have no
+// allowedOperations name.
+var (
+	legacyReadOperations  = []string{"get", "find", "count"}
+	legacyWriteOperations = []string{"get", "find", "count", "insert", "update", "remove", "bulkInsert", "bulkUpdate", "bulkRemove"}
+)
 
-// describeLegacy describes a collection for /schemas/find and /schemas/list (legacy §7).
-func describeLegacy(snap *cache.Snapshot, headerOnly bool) legacySchema {
+// describeLegacy describes a collection for /schemas/find and /schemas/list (legacy §7). The
+// legacy field spec has no writability either (legacy §7.2), so formula fields are described like
+// any other and refused when written.
+func describeLegacy(snap *cache.Snapshot, headerOnly, writable bool) legacySchema {
 	s := legacySchema{ID: snap.Name(), DisplayName: snap.Name(), MaxPageSize: legacyMaxPageSize, TTL: legacyTTL}
 	if headerOnly {
 		return s
 	}
 	s.AllowedOperations = legacyReadOperations
+	if writable {
+		s.AllowedOperations = legacyWriteOperations
+	}
 	s.Fields = map[string]legacyField{}
 	schema := snap.Schema()
 	for i := 0; i < schema.Len(); i++ {

@@ -16,6 +16,7 @@ import (
 const (
 	codeCollectionNotFound   = "COLLECTION_NOT_FOUND"
 	codeItemNotFound         = "ITEM_NOT_FOUND"
+	codeItemAlreadyExists    = "ITEM_ALREADY_EXISTS"
 	codeValidation           = "VALIDATION_ERROR"
 	codeBadRequest           = "BAD_REQUEST"
 	codeFieldDoesntExist     = "FIELD_DOESNT_EXIST"
@@ -25,12 +26,15 @@ const (
 )
 
 // apiError is a failure ready for the wire: the HTTP status, the v3 code and data, and a
-// message that names the problem. Both protocols render it, each in its own shape.
+// message that names the problem. Both protocols render it, each in its own shape; legacyStatus,
+// when set, is the status the legacy protocol answers instead (its table in legacy §6 differs
+// from v3's for a few failures).
 type apiError struct {
-	status  int
-	code    string
-	message string
-	data    map[string]any
+	status       int
+	legacyStatus int
+	code         string
+	message      string
+	data         map[string]any
 }
 
 func (e *apiError) Error() string { return e.message }
@@ -61,9 +65,12 @@ func toAPIError(err error, collection string) (*apiError, bool) {
 	var ve *cache.ValidationError
 	var ue *authError
 	var mbe *http.MaxBytesError
+	var nw *notWritableError
 	switch {
 	case errors.As(err, &ae):
 		return ae, true
+	case errors.As(err, &nw):
+		return errNotWritable(nw), true
 	case errors.As(err, &ue):
 		return &apiError{status: http.StatusUnauthorized, code: codeUnauthorized, message: ue.reason,
 			data: map[string]any{"description": ue.reason}}, true
@@ -84,6 +91,15 @@ func toAPIError(err error, collection string) (*apiError, bool) {
 		return validation(fe.path, "filter: "+fe.Error()), true
 	case errors.As(err, &ve):
 		return validation(ve.Field, ve.Error()), true
+	// A write decides these per item against the snapshot it commits on, so the store reports
+	// them only if a change slipped past that check; they are still the caller's, not ours.
+	case errors.Is(err, cache.ErrItemNotFound):
+		return &apiError{status: http.StatusNotFound, code: codeItemNotFound, message: "Item not found: " + err.Error()}, true
+	case errors.Is(err, cache.ErrDuplicateID):
+		return &apiError{status: http.StatusConflict, legacyStatus: legacyDuplicateStatus, code: codeItemAlreadyExists,
+			message: "Item already exists: " + err.Error()}, true
+	case errors.Is(err, cache.ErrReadOnly):
+		return errNotWritable(&notWritableError{collection: collection, op: "write", reason: err}), true
 	case errors.Is(err, context.DeadlineExceeded):
 		return &apiError{status: http.StatusServiceUnavailable, code: codeUnknown, message: "the request took too long"}, true
 	case errors.Is(err, context.Canceled):
@@ -91,6 +107,20 @@ func toAPIError(err error, collection string) (*apiError, bool) {
 	}
 	return &apiError{status: http.StatusInternalServerError, code: codeUnknown, message: "internal error",
 		data: map[string]any{"description": "internal error"}}, false
+}
+
+// errNotWritable refuses a write to a collection that cannot be written now (Files.Writable, or
+// no _id column). v3 has no code for "forbidden": of its codes (spec v3 §4.2) the reference
+// adaptor's UNSUPPORTED_OPERATION, 400, says exactly this — the operation cannot be done on this
+// collection — and it is what sheetsync answered while every collection was read-only, so Wix
+// sees one shape for both. The legacy protocol answers 405, as the reference adaptor answers an
+// operation its database cannot do (legacy §6), with the reason in the message.
+func errNotWritable(e *notWritableError) *apiError {
+	ae := errUnsupported(e.collection, e.op, e.reason.Error())
+	ae.message = e.Error()
+	ae.legacyStatus = http.StatusMethodNotAllowed
+	ae.data["reason"] = e.reason.Error()
+	return ae
 }
 
 func validation(fieldPath, message string) *apiError {

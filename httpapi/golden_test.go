@@ -92,11 +92,21 @@ var v3GoldenCases = []goldenCase{
 	{"v3/capabilities-get.json", "/v3/capabilities/get", `{}`},
 	{"v3/provision.json", "/v3/provision", `{}`},
 	{"v3/indexes-list.json", "/v3/indexes/list", `{"collectionId": "products"}`},
-	// Writes: sheetsync serves collections read-only in this version.
-	{"v3/items-insert.json", "/v3/items/insert", `{"collectionId": "products", "items": [{"_id": "p-90", "_owner": "u-1", "name": "Rake", "price": 12}]}`},
-	{"v3/items-update.json", "/v3/items/update", `{"collectionId": "products", "items": [{"_id": "p-1", "name": "Chisel XL"}]}`},
-	{"v3/items-remove.json", "/v3/items/remove", `{"collectionId": "products", "itemIds": ["p-1"]}`},
+	// Item writes, after every read: each changes the data the next one sees. Items carry their
+	// system dates, so no answer holds the time the test ran.
+	{"v3/items-insert.json", "/v3/items/insert", `{"collectionId": "products", "items": [
+		{"_id": "p-90", "_owner": "u-1", "name": "Rake", "price": 12, "released": {"$date": "2025-01-02T03:04:05Z"},
+		 "_createdDate": {"$date": "2025-01-02T03:04:05.000Z"}, "_updatedDate": {"$date": "2025-01-02T03:04:05.000Z"}},
+		{"_id": "p-1", "name": "Chisel again"},
+		{"_id": "p-91", "name": "Hoe", "price": "cheap"}
+	]}`},
+	{"v3/items-update.json", "/v3/items/update", `{"collectionId": "products", "items": [
+		{"_id": "p-1", "name": "Chisel XL", "price": 40, "inStock": false, "_updatedDate": {"$date": "2025-02-03T04:05:06.000Z"}},
+		{"_id": "p-404", "name": "Ghost"}
+	]}`},
+	{"v3/items-remove.json", "/v3/items/remove", `{"collectionId": "products", "itemIds": ["p-1", "p-404"]}`},
 	{"v3/items-truncate.json", "/v3/items/truncate", `{"collectionId": "products"}`},
+	// References, collection and index changes: not served yet.
 	{"v3/items-insert-references.json", "/v3/items/insert-references", `{"collectionId": "products", "referringFieldKey": "category", "references": [{"referringItemId": "p-1", "referencedItemId": "c-1"}]}`},
 	{"v3/items-remove-references.json", "/v3/items/remove-references", `{"collectionId": "products", "referringFieldKey": "category", "references": [{"referringItemId": "p-1", "referencedItemId": "c-1"}]}`},
 	{"v3/collections-create.json", "/v3/collections/create", `{"collection": {"id": "tools", "fields": [{"key": "_id", "type": "TEXT"}]}}`},
@@ -166,7 +176,26 @@ var legacyGoldenCases = []goldenCase{
 		"filter": "",
 		"processingStep": {"_id": null, "n": {"$count": {}}, "maxPrice": {"$max": "$price"}}
 	}`},
-	{"legacy/data-insert.json", "/data/insert", `{"collectionName": "products", "item": {"_id": "p-90", "name": "Rake"}}`},
+	// Writes, after every read: each changes the data the next one sees. Items carry their system
+	// dates, so no answer holds the time the test ran.
+	{"legacy/data-insert.json", "/data/insert", `{"collectionName": "products", "item": {"_id": "p-90", "_owner": "u-1", "name": "Rake", "price": 12,
+		"_createdDate": {"$date": "2025-01-02T03:04:05.000Z"}, "_updatedDate": {"$date": "2025-01-02T03:04:05.000Z"}}}`},
+	{"legacy/data-insert-duplicate.json", "/data/insert", `{"collectionName": "products", "item": {"_id": "p-90", "name": "Rake again"}}`},
+	{"legacy/data-insert-bulk.json", "/data/insert/bulk", `{"collectionName": "orders", "items": [
+		{"_id": "o-4", "product": "p-2", "qty": 3, "paid": false, "_createdDate": {"$date": "2025-03-01T10:00:00.000Z"}, "_updatedDate": {"$date": "2025-03-01T10:00:00.000Z"}},
+		{"_id": "o-5", "product": "p-6", "qty": 1, "paid": true, "_createdDate": {"$date": "2025-03-02T10:00:00.000Z"}, "_updatedDate": {"$date": "2025-03-02T10:00:00.000Z"}}
+	]}`},
+	{"legacy/data-update.json", "/data/update", `{"collectionName": "products", "item": {"_id": "p-90", "name": "Rake XL", "inStock": true,
+		"_updatedDate": {"$date": "2025-02-03T04:05:06.000Z"}}}`},
+	{"legacy/data-update-missing.json", "/data/update", `{"collectionName": "products", "item": {"_id": "p-404", "name": "Ghost"}}`},
+	{"legacy/data-update-bulk.json", "/data/update/bulk", `{"collectionName": "orders", "items": [
+		{"_id": "o-4", "product": "p-2", "qty": 4, "paid": true, "_updatedDate": {"$date": "2025-03-03T10:00:00.000Z"}},
+		{"_id": "o-5", "product": "p-6", "qty": 2, "_updatedDate": {"$date": "2025-03-03T10:00:00.000Z"}}
+	]}`},
+	{"legacy/data-remove.json", "/data/remove", `{"collectionName": "products", "itemId": "p-90"}`},
+	{"legacy/data-remove-missing.json", "/data/remove", `{"collectionName": "products", "itemId": "p-90"}`},
+	{"legacy/data-remove-bulk.json", "/data/remove/bulk", `{"collectionName": "orders", "itemIds": ["o-5", "o-4"]}`},
+	{"legacy/data-truncate.json", "/data/truncate", `{"collectionName": "orders"}`},
 }
 
 // legacyContext is the requestContext of legacy golden requests (legacy §3).
@@ -351,7 +380,7 @@ func TestGolden_Legacy(t *testing.T) {
 
 // v3Statuses is the HTTP status of each v3 error code (spec v3 §4.2).
 var v3Statuses = map[string]int{
-	"COLLECTION_NOT_FOUND": 404, "ITEM_NOT_FOUND": 404, "VALIDATION_ERROR": 400, "BAD_REQUEST": 400,
+	"COLLECTION_NOT_FOUND": 404, "ITEM_NOT_FOUND": 404, "ITEM_ALREADY_EXISTS": 409, "VALIDATION_ERROR": 400, "BAD_REQUEST": 400,
 	"FIELD_DOESNT_EXIST": 400, "UNSUPPORTED_OPERATION": 400, "UNAUTHORIZED": 401, "UNKNOWN_ERROR": 500,
 }
 
@@ -413,7 +442,12 @@ func checkV3Shape(t *testing.T, name, path string, req map[string]any, status in
 		}
 		return
 	}
-	if path != "/v3/items/query" && path != "/v3/items/aggregate" && path != "/v3/items/query-distinct-values" {
+	switch path {
+	case "/v3/items/insert", "/v3/items/update", "/v3/items/remove":
+		checkV3Results(t, name, req, resp)
+		return
+	case "/v3/items/query", "/v3/items/aggregate", "/v3/items/query-distinct-values":
+	default:
 		return
 	}
 	var meta map[string]json.RawMessage
@@ -452,6 +486,55 @@ func checkLegacyShape(t *testing.T, name, path string, req map[string]any, statu
 	case "/data/aggregate", "/data/count":
 		if resp["totalCount"] == nil {
 			t.Errorf("%s: no totalCount", name)
+		}
+	case "/data/insert", "/data/update", "/data/remove":
+		checkIDFirst(t, name, json.RawMessage("["+string(resp["item"])+"]"))
+	case "/data/insert/bulk", "/data/update/bulk", "/data/remove/bulk":
+		checkIDFirst(t, name, resp["items"])
+		var items []json.RawMessage
+		json.Unmarshal(resp["items"], &items)
+		in, _ := req["items"].([]any)
+		if ids, _ := req["itemIds"].([]any); ids != nil {
+			in = ids
+		}
+		if len(items) != len(in) {
+			t.Errorf("%s: %d items for %d in the request", name, len(items), len(in))
+		}
+	}
+}
+
+// checkV3Results checks a bulk answer (spec v3 §4.3): one result per input, each exactly one of
+// item (starting with _id) or error ({errorCode, errorMessage, data}, with a known code).
+func checkV3Results(t *testing.T, name string, req map[string]any, resp map[string]json.RawMessage) {
+	t.Helper()
+	var results []map[string]json.RawMessage
+	if err := json.Unmarshal(resp["results"], &results); err != nil {
+		t.Errorf("%s: results: %v", name, err)
+		return
+	}
+	in, _ := req["items"].([]any)
+	if ids, _ := req["itemIds"].([]any); ids != nil {
+		in = ids
+	}
+	if len(results) != len(in) || len(resp) != 1 {
+		t.Errorf("%s: %d results for %d inputs (answer keys %d)", name, len(results), len(in), len(resp))
+	}
+	for i, r := range results {
+		switch {
+		case len(r) != 1:
+			t.Errorf("%s: results[%d] has %d keys, want item or error", name, i, len(r))
+		case r["item"] != nil:
+			checkIDFirst(t, name, json.RawMessage("["+string(r["item"])+"]"))
+		case r["error"] != nil:
+			var e map[string]json.RawMessage
+			json.Unmarshal(r["error"], &e)
+			var code string
+			json.Unmarshal(e["errorCode"], &code)
+			if _, ok := v3Statuses[code]; !ok || len(e) != 3 || e["errorMessage"] == nil || e["data"] == nil {
+				t.Errorf("%s: results[%d].error is not {errorCode, errorMessage, data} with a known code: %s", name, i, r["error"])
+			}
+		default:
+			t.Errorf("%s: results[%d] is neither item nor error", name, i)
 		}
 	}
 }

@@ -34,11 +34,9 @@ func (s *Server) registerLegacyRoutes() {
 	s.router.POST("/data/get", legacyReadRoute(s, s.handleDataGet))
 	s.router.POST("/data/count", legacyReadRoute(s, s.handleDataCount))
 	s.router.POST("/data/aggregate", legacyReadRoute(s, s.handleDataAggregate))
+	s.registerLegacyWriteRoutes()
 	for _, w := range []struct{ path, op string }{
-		{"/data/insert", "insert"}, {"/data/insert/bulk", "bulkInsert"}, {"/data/update", "update"},
-		{"/data/update/bulk", "bulkUpdate"}, {"/data/remove", "remove"}, {"/data/remove/bulk", "bulkRemove"},
-		{"/data/truncate", "truncate"}, {"/schemas/create", "createCollection"},
-		{"/schemas/column/add", "addColumn"}, {"/schemas/column/remove", "removeColumn"},
+		{"/schemas/create", "createCollection"}, {"/schemas/column/add", "addColumn"}, {"/schemas/column/remove", "removeColumn"},
 	} {
 		s.router.POST(w.path, legacyRoute(s, nil, s.legacyReadOnly(w.op)))
 	}
@@ -177,7 +175,7 @@ func roleOf(raw json.RawMessage) string {
 	return s
 }
 
-// legacyReadOnly answers a write endpoint with 405, as the reference adaptor answers operations
+// legacyReadOnly answers a schema change with 405, as the reference adaptor answers operations
 // its database cannot do (legacy §6).
 func (s *Server) legacyReadOnly(op string) legacyHandler[legacyCollection] {
 	return func(_ context.Context, req *legacyCollection) ([]byte, error) {
@@ -213,7 +211,7 @@ func (s *Server) legacySchemas(headers bool) ([]byte, error) {
 		Schemas []legacySchema `json:"schemas"`
 	}{Schemas: []legacySchema{}}
 	for _, snap := range s.store.Collections() {
-		out.Schemas = append(out.Schemas, describeLegacy(snap, headers))
+		out.Schemas = append(out.Schemas, describeLegacy(snap, headers, !headers && s.canWrite(snap)))
 	}
 	return marshal(out)
 }
@@ -234,7 +232,7 @@ func (s *Server) handleSchemasFind(_ context.Context, req *legacyFindSchemas) ([
 	}{Schemas: []legacySchema{}}
 	for _, id := range *req.SchemaIDs {
 		if snap, err := s.store.Snapshot(id); err == nil {
-			out.Schemas = append(out.Schemas, describeLegacy(snap, false))
+			out.Schemas = append(out.Schemas, describeLegacy(snap, false, s.canWrite(snap)))
 		}
 	}
 	if len(out.Schemas) == 0 && len(*req.SchemaIDs) > 0 {

@@ -1,7 +1,8 @@
 // Package httpapi serves the two Wix external-database protocols over HTTP with gin: the v3
 // service plugin (/v3/..., JWT-signed) and the legacy External Database Collections SPI
 // (/provision, /schemas/..., /data/..., secret key), plus the operational routes. It
-// authenticates and decodes requests, runs reads through query, and maps every error to the
+// authenticates and decodes requests, runs reads through query, validates each write against the
+// current snapshot and commits it as one cache.ChangeSet (writes.go), and maps every error to the
 // protocol's code and status in one place (errors.go).
 //
 // Wire types live here and nowhere else; cmd wires a Server to the store and never imports gin.
@@ -62,12 +63,23 @@ type Config struct {
 	MaxBodyBytes int64  // 0 means DefaultMaxBodyBytes
 	Version      string // reported by provision and the status page
 	Logger       *slog.Logger
+	// Files says which collections can be written now; nil means every collection with an _id
+	// column can (a bare store, as in tests).
+	Files Files
 }
 
-// Store is where the server reads collections: *cache.Store.
+// Store is where the server reads collections and commits writes: *cache.Store, or the
+// replicated log that commits through every replica's store (STYLE.md §7).
 type Store interface {
+	// Snapshot returns the current snapshot of a collection, or cache.ErrCollectionNotFound.
 	Snapshot(name string) (*cache.Snapshot, error)
+	// Collections returns the current snapshot of every collection, sorted by name.
 	Collections() []*cache.Snapshot
+	// Commit applies one change whole or not at all and returns the version it made; once it
+	// returns, Snapshot shows the change (read-your-writes). Errors: cache.ErrCollectionNotFound,
+	// cache.ErrVersionConflict (the change's BaseVersion is stale), cache.ErrItemNotFound,
+	// cache.ErrDuplicateID, cache.ErrReadOnly, *cache.ValidationError.
+	Commit(ctx context.Context, cs cache.ChangeSet) (uint64, error)
 }
 
 // Server is the HTTP front of sheetsync.
@@ -88,6 +100,8 @@ type Server struct {
 	closed  bool
 	started time.Time
 	ready   atomic.Pointer[string] // the reason it is not ready; nil when ready
+
+	writeLocks sync.Map // collection name -> chan struct{} of capacity one (writes.go)
 }
 
 // NewServer returns a server over store. It does not listen until Open.
@@ -262,16 +276,21 @@ func (s *Server) readBody(c *gin.Context) ([]byte, func(), error) {
 func (s *Server) writeError(c *gin.Context, err error, collection string) {
 	ae, known := toAPIError(err, collection)
 	path := c.Request.URL.Path
+	v3 := isV3Path(path)
+	status := ae.status
+	if !v3 && ae.legacyStatus != 0 {
+		status = ae.legacyStatus
+	}
 	if !known {
 		s.log.Error("request failed", "path", path, "collection", collection, "err", err)
 	} else {
-		s.log.Info("request rejected", "path", path, "status", ae.status, "code", ae.code, "msg", ae.message)
+		s.log.Info("request rejected", "path", path, "status", status, "code", ae.code, "msg", ae.message)
 	}
-	if isV3Path(path) {
-		c.Data(ae.status, jsonContentType, v3ErrorBody(ae))
+	if v3 {
+		c.Data(status, jsonContentType, v3ErrorBody(ae))
 		return
 	}
-	c.Data(ae.status, jsonContentType, legacyErrorBody(ae))
+	c.Data(status, jsonContentType, legacyErrorBody(ae))
 }
 
 func isV3Path(p string) bool { return strings.HasPrefix(p, "/v3/") || p == "/v3" }

@@ -32,8 +32,9 @@ const fixtureDir = "testdata/fixtures"
 // TestServer is an httpapi.Server over a real store, served by httptest on loopback.
 type TestServer struct {
 	*httptest.Server
-	API  *httpapi.Server
-	Logs *LogBuffer // what the server logged
+	API     *httpapi.Server
+	Logs    *LogBuffer     // what the server logged
+	Results *cache.Results // the memoised answers; Wait before counting on a hit
 }
 
 // MustLoadStore copies the spreadsheets of dir into a temporary folder and loads them into a new
@@ -95,7 +96,7 @@ func MustOpenServer(tb testing.TB, cfg httpapi.Config, store httpapi.Store) *Tes
 	}
 	ts := httptest.NewServer(api.Handler())
 	tb.Cleanup(ts.Close)
-	return &TestServer{Server: ts, API: api, Logs: logs}
+	return &TestServer{Server: ts, API: api, Logs: logs, Results: results}
 }
 
 // openConfig serves both protocols unauthenticated, as on a loopback address without keys.

@@ -15,8 +15,9 @@ import (
 	"github.com/sheetsync/sheetsync/cache"
 )
 
-// registerV3Routes registers every v3 endpoint (spec v3 §1.1). Writes answer the protocol's
-// "not supported" error until sheetsync writes files; they are still authenticated first.
+// registerV3Routes registers every v3 endpoint (spec v3 §1.1). Item writes are in
+// v3_writes.go; reference, collection and index changes answer the protocol's "not supported"
+// error, after authentication.
 func (s *Server) registerV3Routes() {
 	g := s.router.Group("/v3")
 	g.POST("/items/query", v3ReadRoute(s, s.handleItemsQuery))
@@ -28,12 +29,12 @@ func (s *Server) registerV3Routes() {
 	g.POST("/capabilities/get", v3Route(s, s.handleCapabilitiesGet))
 	g.POST("/provision", v3Route(s, s.handleV3Provision))
 	g.POST("/indexes/list", v3Route(s, s.handleIndexesList))
+	s.registerV3WriteRoutes()
 	for _, w := range []struct {
 		path, op     string
 		onCollection bool // the collection must exist
 	}{
-		{"/items/insert", "insert", true}, {"/items/update", "update", true}, {"/items/remove", "remove", true},
-		{"/items/truncate", "truncate", true}, {"/items/insert-references", "insert references", true},
+		{"/items/insert-references", "insert references", true},
 		{"/items/remove-references", "remove references", true}, {"/collections/create", "create collection", false},
 		{"/collections/update", "update collection", true}, {"/collections/delete", "delete collection", true},
 		{"/indexes/create", "create index", true}, {"/indexes/remove", "remove index", true},
@@ -212,8 +213,8 @@ type v3CollectionID struct {
 
 func (r *v3CollectionID) collection() string { return r.CollectionID }
 
-// v3ReadOnly answers a write endpoint: sheetsync serves every collection read-only for now. An
-// operation on the items or indexes of a collection that does not exist is told so first.
+// v3ReadOnly answers an endpoint sheetsync does not serve yet: references, and changes of
+// collections and indexes. An operation on a collection that does not exist is told so first.
 func (s *Server) v3ReadOnly(op string, onCollection bool) v3Handler[v3CollectionID] {
 	return func(_ context.Context, req *v3CollectionID, _ *v3Metadata) ([]byte, error) {
 		if onCollection && req.CollectionID != "" {

@@ -80,11 +80,13 @@ func TestV3Auth_Signed(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := keyedServer(t, tt.pub)
-			cases := append([]goldenCase(nil), v3GoldenCases...)
-			// the cursor pages too, with the requests their golden files hold
+			// the cursor pages too, with the requests their golden files hold; they go first,
+			// since the golden cases end with writes
+			var cases []goldenCase
 			for _, f := range []string{"v3/items-query-cursor-first.json", "v3/items-query-cursor-next.json"} {
 				cases = append(cases, goldenCase{file: f, path: "/v3/items/query", body: string(goldenRequest(t, f))})
 			}
+			cases = append(cases, v3GoldenCases...)
 			for _, tc := range cases {
 				t.Run(strings.TrimSuffix(filepath.Base(tc.file), ".json"), func(t *testing.T) {
 					tok := httpapi.MustMint(t, tt.method, tt.priv, wixClaims(compact(t, []byte(tc.body)), time.Now()))

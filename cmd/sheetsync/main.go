@@ -155,7 +155,7 @@ func (m *Main) openServer(files *ingest.Folder) error {
 	}
 	m.logAuth("v3", v3.Mode, "--jwt-public-key and --app-id")
 	m.logAuth("legacy", legacy.Mode, "--secret-key")
-	srv, err := httpapi.NewServer(httpapi.Config{Addr: c.Addr, V3: v3, Legacy: legacy, Version: Version(), Logger: m.Logger},
+	srv, err := httpapi.NewServer(httpapi.Config{Addr: c.Addr, V3: v3, Legacy: legacy, Version: Version(), Logger: m.Logger, Files: files},
 		m.Store, &query.Engine{Results: m.Results})
 	if err != nil {
 		return err
