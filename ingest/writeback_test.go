@@ -159,6 +159,9 @@ func TestWriteBackXLSX(t *testing.T) {
 		mustXLSX(t, err)
 		mustXLSX(t, f.SetCellStyle("Stock", "C2", "C3", bold))
 		mustXLSX(t, f.SetColWidth("Stock", "B", "B", 31))
+		mustXLSX(t, f.SetCellStr("Stock", "D1", "double"))
+		mustXLSX(t, f.SetCellFormula("Stock", "D2", "C2*2"))
+		mustXLSX(t, f.SetCellFormula("Stock", "D3", "C3*2"))
 	})
 	h := newFolderTest(t, map[string]string{"inventory.xlsx": string(book)}, withWriteBack)
 	h.apiCommit(cache.ChangeSet{Collection: "inventory",
@@ -173,7 +176,7 @@ func TestWriteBackXLSX(t *testing.T) {
 		}
 		defer f.Close()
 		rows, _ := f.GetRows("Stock")
-		return fmt.Sprint(rows) == "[[_id item qty] [s1 bolt 11] [s3 @washer 30]]", fmt.Sprint(rows)
+		return fmt.Sprint(rows) == "[[_id item qty double] [s1 bolt 11 ] [s3 @washer 30 ]]", fmt.Sprint(rows)
 	})
 	f, err := excelize.OpenFile(h.path("inventory.xlsx"))
 	mustXLSX(t, err)
@@ -190,6 +193,9 @@ func TestWriteBackXLSX(t *testing.T) {
 	}
 	if formula, _ := f.GetCellFormula("Stock", "B3"); formula != "" {
 		t.Errorf("@washer was written as the formula %q", formula)
+	}
+	if formula, _ := f.GetCellFormula("Stock", "D3"); formula != "C3*2" {
+		t.Errorf("the new row's formula is %q, want C3*2 (filled down, then moved up with the removed row)", formula)
 	}
 	if rows, _ := f.GetRows("Staff"); fmt.Sprint(rows) != "[[_id name] [e1 Ann] [e2 Bob]]" {
 		t.Errorf("Staff sheet is %v", rows)
@@ -249,4 +255,14 @@ func TestWriteBackGuard(t *testing.T) {
 		t.Fatalf("rewrite: %v, want errFileBusy", err)
 	}
 	checkCSVUntouched(t, path, []byte(theirs))
+}
+
+// TestWriteBackInsertOrder: rows inserted one after another are appended in that order,
+// whatever their ids.
+func TestWriteBackInsertOrder(t *testing.T) {
+	h := newFolderTest(t, map[string]string{"products.csv": productsV1}, withWriteBack)
+	for _, id := range []string{"z9", "a1", "m5"} {
+		h.apiCommit(cache.ChangeSet{Collection: "products", Insert: []cache.Item{{cache.FieldID: cache.Text(id), "name": cache.Text(id)}}})
+	}
+	h.waitFile("products.csv", productsV1+"z9,z9,,,\na1,a1,,,\nm5,m5,,,\n")
 }

@@ -61,6 +61,9 @@ func rewriteXLSX(path string, writes map[string]*sheetWrite, guard func() error)
 			if err := copyRowStyle(f, sheet, above, row, header, w.cols.width()); err != nil {
 				return 0, fmt.Errorf("write %s sheet %q: %w", path, sheet, err)
 			}
+			if err := fillFormulasDown(f, sheet, above, row, header, w.formulas); err != nil {
+				return 0, fmt.Errorf("write %s sheet %q: %w", path, sheet, err)
+			}
 			for _, c := range cells {
 				c.record = row
 				if err := p.apply(sheet, c, header, lastHeaderCol); err != nil {
@@ -98,6 +101,31 @@ func copyRowStyle(f *excelize.File, sheet string, above, row, header, width int)
 		}
 		to, _ := excelize.CoordinatesToCellName(c+1, row)
 		if err := f.SetCellStyle(sheet, to, to, style); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fillFormulasDown gives a new row the formulas of the data row above it in the formula
+// columns, moved down as a spreadsheet fills them. Their values are computed when a person
+// opens the workbook (it is saved asking for a recalculation); until then they are empty.
+func fillFormulasDown(f *excelize.File, sheet string, above, row, header int, cols []int) error {
+	if above <= header {
+		return nil
+	}
+	for _, c := range cols {
+		from, _ := excelize.CoordinatesToCellName(c+1, above)
+		formula, err := f.GetCellFormula(sheet, from)
+		if err != nil || formula == "" {
+			continue
+		}
+		shifted, ok := shiftFormulaRows(formula, row-above)
+		if !ok {
+			continue
+		}
+		to, _ := excelize.CoordinatesToCellName(c+1, row)
+		if err := f.SetCellFormula(sheet, to, shifted); err != nil {
 			return err
 		}
 	}

@@ -19,6 +19,9 @@ type sheetWrite struct {
 	header  []cellPatch
 	change  cache.ChangeSet
 	ids     map[string]struct{} // the rows written or removed
+	// formulas are the columns of formula fields: a new row of a workbook gets the formula of
+	// the row above, filled down
+	formulas []int
 }
 
 func (w *sheetWrite) empty() bool {
@@ -54,7 +57,25 @@ func planWrite(sh *trackedSheet, cur *cache.Snapshot, d *dirtyRows) *sheetWrite 
 		return cellPatch{col: pos, value: v}, true
 	}
 	schema := cur.Schema()
-	for _, id := range sortedKeys(ids) {
+	for i := 0; i < schema.Len(); i++ {
+		if fd := schema.Field(i); fd.ReadOnly {
+			if pos, ok := w.cols.pos[fd.Key]; ok {
+				w.formulas = append(w.formulas, pos)
+			}
+		}
+	}
+	// rows go in the order the store holds them, so new rows are appended in the order they
+	// were inserted
+	order := sortedKeys(ids)
+	rowOf := make(map[string]int64, len(order))
+	for _, id := range order {
+		rowOf[id] = -1
+		if r, ok := cur.Lookup(id); ok {
+			rowOf[id] = int64(r)
+		}
+	}
+	slices.SortStableFunc(order, func(a, b string) int { return cmp.Compare(rowOf[a], rowOf[b]) })
+	for _, id := range order {
 		br, inBase := base.Lookup(id)
 		cr, inCur := cur.Lookup(id)
 		switch {
