@@ -107,16 +107,14 @@ func (s *Server) handleCollectionsGet(_ context.Context, req *v3CollectionsReque
 }
 
 // handleCapabilitiesGet is POST /v3/capabilities/get (spec v3 §6.16): what this server can do
-// with collections as a whole. sheetsync does not create or change collections, nor indexes,
-// yet.
+// with collections as a whole. Collections can be created and changed when a writable folder is
+// behind the store; the field types are those a spreadsheet column can hold (text-like types are
+// kept as text, DATE as DATETIME; collection_writes.go).
 func (s *Server) handleCapabilitiesGet(context.Context, *struct{}, *v3Metadata) ([]byte, error) {
-	types := make([]string, 0, len(v3FieldTypes))
-	for _, t := range []cache.FieldType{cache.TypeText, cache.TypeNumber, cache.TypeBoolean, cache.TypeDateTime} {
-		types = append(types, v3FieldTypes[t])
-	}
+	modifiable := s.cfg.Files != nil && s.cfg.Files.Writable("") == nil
 	return marshal(map[string]any{
-		"supportsCollectionModifications": false,
-		"supportedFieldTypes":             types,
+		"supportsCollectionModifications": modifiable,
+		"supportedFieldTypes":             sortedKeys(v3TypesIn),
 		"indexOptions": map[string]any{
 			"supportsIndexes":                        false,
 			"maxNumberOfRegularIndexesPerCollection": 0,

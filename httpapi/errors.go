@@ -17,6 +17,8 @@ const (
 	codeCollectionNotFound   = "COLLECTION_NOT_FOUND"
 	codeItemNotFound         = "ITEM_NOT_FOUND"
 	codeItemAlreadyExists    = "ITEM_ALREADY_EXISTS"
+	codeCollectionExists     = "COLLECTION_ALREADY_EXISTS"
+	codeChangeNotSupported   = "COLLECTION_CHANGE_NOT_SUPPORTED"
 	codeValidation           = "VALIDATION_ERROR"
 	codeBadRequest           = "BAD_REQUEST"
 	codeFieldDoesntExist     = "FIELD_DOESNT_EXIST"
@@ -66,6 +68,7 @@ func toAPIError(err error, collection string) (*apiError, bool) {
 	var ue *authError
 	var mbe *http.MaxBytesError
 	var nw *notWritableError
+	var sce *cache.SchemaChangeError
 	switch {
 	case errors.As(err, &ae):
 		return ae, true
@@ -77,6 +80,17 @@ func toAPIError(err error, collection string) (*apiError, bool) {
 	case errors.As(err, &mbe):
 		return &apiError{status: http.StatusRequestEntityTooLarge, code: codeBadRequest,
 			message: fmt.Sprintf("request body is larger than the %d-byte limit", mbe.Limit)}, true
+	case errors.As(err, &sce):
+		changes := make([]map[string]any, 0, len(sce.Fields))
+		for _, f := range sce.Fields {
+			changes = append(changes, map[string]any{"fieldKey": f.Key, "message": f.Message})
+		}
+		return &apiError{status: http.StatusBadRequest, code: codeChangeNotSupported, message: sce.Error(),
+			data: map[string]any{"collectionId": sce.Collection, "errors": changes}}, true
+	case errors.Is(err, cache.ErrCollectionExists):
+		return &apiError{status: http.StatusConflict, legacyStatus: http.StatusBadRequest, code: codeCollectionExists,
+			message: fmt.Sprintf("collection %q already exists", collection),
+			data:    map[string]any{"collectionId": collection}}, true
 	case errors.Is(err, cache.ErrCollectionNotFound):
 		return &apiError{status: http.StatusNotFound, code: codeCollectionNotFound,
 			message: fmt.Sprintf("collection %q does not exist", collection),

@@ -35,11 +35,7 @@ func (s *Server) registerLegacyRoutes() {
 	s.router.POST("/data/count", legacyReadRoute(s, s.handleDataCount))
 	s.router.POST("/data/aggregate", legacyReadRoute(s, s.handleDataAggregate))
 	s.registerLegacyWriteRoutes()
-	for _, w := range []struct{ path, op string }{
-		{"/schemas/create", "createCollection"}, {"/schemas/column/add", "addColumn"}, {"/schemas/column/remove", "removeColumn"},
-	} {
-		s.router.POST(w.path, legacyRoute(s, nil, s.legacyReadOnly(w.op)))
-	}
+	s.registerLegacyCollectionRoutes()
 }
 
 // legacyBase is the part every legacy request shares.
@@ -173,16 +169,6 @@ func roleOf(raw json.RawMessage) string {
 		return ""
 	}
 	return s
-}
-
-// legacyReadOnly answers a schema change with 405, as the reference adaptor answers operations
-// its database cannot do (legacy §6).
-func (s *Server) legacyReadOnly(op string) legacyHandler[legacyCollection] {
-	return func(_ context.Context, req *legacyCollection) ([]byte, error) {
-		ae := errUnsupported(req.CollectionName, op, "sheetsync serves collections read-only in this version")
-		ae.status = http.StatusMethodNotAllowed
-		return nil, ae
-	}
 }
 
 type legacyCollection struct {

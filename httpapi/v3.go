@@ -30,13 +30,15 @@ func (s *Server) registerV3Routes() {
 	g.POST("/provision", v3Route(s, s.handleV3Provision))
 	g.POST("/indexes/list", v3Route(s, s.handleIndexesList))
 	s.registerV3WriteRoutes()
+	g.POST("/collections/create", v3Route(s, s.handleCollectionsCreate))
+	g.POST("/collections/update", v3Route(s, s.handleCollectionsUpdate))
+	g.POST("/collections/delete", v3Route(s, s.handleCollectionsDelete))
 	for _, w := range []struct {
 		path, op     string
 		onCollection bool // the collection must exist
 	}{
 		{"/items/insert-references", "insert references", true},
-		{"/items/remove-references", "remove references", true}, {"/collections/create", "create collection", false},
-		{"/collections/update", "update collection", true}, {"/collections/delete", "delete collection", true},
+		{"/items/remove-references", "remove references", true},
 		{"/indexes/create", "create index", true}, {"/indexes/remove", "remove index", true},
 	} {
 		g.POST(w.path, v3Route(s, s.v3ReadOnly(w.op, w.onCollection)))

@@ -10,11 +10,23 @@ import (
 	"github.com/sheetsync/sheetsync/cache"
 )
 
-// Files tells the server which collections' files can take a write now.
+// Files is the folder behind the store: which collections' files can take a write now, and the
+// changes of collections as a whole, which are changes of files (ingest.Folder).
 type Files interface {
 	// Writable returns nil when the collection can be written, else an error saying why
 	// (it wraps cache.ErrReadOnly), e.g. "--read-only is set" or "products.xlsx is open in Excel".
+	// For "" it says whether the folder takes new collections.
 	Writable(collection string) error
+	// CreateCollection creates a collection with these fields, served when it returns.
+	// Errors: cache.ErrCollectionExists, cache.ErrReadOnly, *cache.ValidationError.
+	CreateCollection(ctx context.Context, id string, fields []cache.Field) error
+	// UpdateCollection changes a collection's fields to these (system fields aside), all or
+	// nothing. Errors: cache.ErrCollectionNotFound, cache.ErrReadOnly, *cache.ValidationError,
+	// *cache.SchemaChangeError.
+	UpdateCollection(ctx context.Context, id string, fields []cache.Field) error
+	// DeleteCollection deletes a collection; its data is kept in a trash, never deleted outright.
+	// Errors: cache.ErrCollectionNotFound, cache.ErrReadOnly, *cache.SchemaChangeError.
+	DeleteCollection(ctx context.Context, id string) error
 }
 
 // maxWriteAttempts bounds how often one write is validated and committed again after another

@@ -389,3 +389,10 @@ func TestWrites_Concurrent(t *testing.T) {
 		}
 	}
 }
+
+// errNoFolder is what refuseFiles answers to collection changes: it has no folder behind it.
+var errNoFolder = fmt.Errorf("%w: this test has no folder", cache.ErrReadOnly)
+
+func (refuseFiles) CreateCollection(context.Context, string, []cache.Field) error { return errNoFolder }
+func (refuseFiles) UpdateCollection(context.Context, string, []cache.Field) error { return errNoFolder }
+func (refuseFiles) DeleteCollection(context.Context, string) error                { return errNoFolder }

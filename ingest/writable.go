@@ -11,7 +11,8 @@ import (
 // Writable reports whether an API write to collection can be written into its file now, and if
 // not, why (the error wraps cache.ErrReadOnly). The API asks before it commits anything, so a
 // write that could not reach the file is refused instead of leaving the store and the file
-// apart. A collection no file serves is not Folder's to judge: nil.
+// apart. A collection no file serves is not Folder's to judge: nil; so for "" it says whether the
+// folder takes new collections at all.
 func (f *Folder) Writable(collection string) error {
 	if f.Loader.ReadOnly {
 		return fmt.Errorf("%w: sheetsync runs with --read-only", cache.ErrReadOnly)
