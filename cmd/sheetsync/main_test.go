@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/xuri/excelize/v2"
 )
 
 // TestMain lets the tests run this binary as the real command: with SHEETSYNC_TEST_MAIN set,
@@ -380,5 +382,44 @@ func TestProcess(t *testing.T) {
 	<-done
 	if !strings.Contains(log.String(), "shutting down") {
 		t.Errorf("log has no shutdown line:\n%s", log.String())
+	}
+}
+
+// TestServeWrites: writes through both protocols reach the sample files, the semicolon CSV keeps
+// its dialect, and --read-only refuses them, naming the flag.
+func TestServeWrites(t *testing.T) {
+	dir := copySamples(t)
+	m := MustRunMain(t, dir, nil)
+	url := m.Server.URL()
+	code, out := post(t, url+"/v3/items/insert", `{"collectionId":"products","items":[{"_id":"rake-1","name":"Garden Rake","category":"garden","price":12.5}]}`)
+	if code != 200 || out["results"].([]any)[0].(map[string]any)["item"] == nil {
+		t.Fatalf("insert: %d %v", code, out)
+	}
+	code, out = post(t, url+"/data/remove", `{"collectionName":"stores-Staff","itemId":"d6e3bbf5-8e4d-4109-90bc-65440f3d205c","requestContext":{"role":"OWNER"}}`)
+	if code != 200 {
+		t.Fatalf("legacy remove: %d %v", code, out)
+	}
+	// the process writes the files within milliseconds; Close writes what is left
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "products.csv"))
+	if !strings.Contains(string(b), "\nGarden Rake,garden,12.5,,,,,rake-1,") {
+		t.Errorf("products.csv does not end with the new row:\n%s", b[max(0, len(b)-300):])
+	}
+	book, err := excelize.OpenFile(filepath.Join(dir, "stores.xlsx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer book.Close()
+	rows, _ := book.GetRows("Staff")
+	if len(rows) != 30 || strings.Contains(fmt.Sprint(rows), "Caoimhe Moran") {
+		t.Errorf("Staff has %d rows after removing one of 30 data rows, or still holds the removed one", len(rows))
+	}
+
+	ro := MustRunMain(t, copySamples(t), func(c *Config) { c.ReadOnly = true })
+	code, out = post(t, ro.Server.URL()+"/v3/items/insert", `{"collectionId":"products","items":[{"name":"x"}]}`)
+	if code != 400 || !strings.Contains(fmt.Sprint(out["errorMessage"]), "--read-only") {
+		t.Errorf("insert with --read-only: %d %v", code, out)
 	}
 }
