@@ -266,3 +266,68 @@ func TestWriteBackInsertOrder(t *testing.T) {
 	}
 	h.waitFile("products.csv", productsV1+"z9,z9,,,\na1,a1,,,\nm5,m5,,,\n")
 }
+
+// TestWriteBackSameCell: a person's edit saved in the file before sheetsync writes a Wix value
+// into the same cell wins: it is merged first, and the file is not overwritten with the older
+// Wix value.
+func TestWriteBackSameCell(t *testing.T) {
+	h := newFolderTest(t, map[string]string{"products.csv": productsV1}, withWriteBack, withDebounce(150*time.Millisecond))
+	theirs := replace(t, productsV1, "p1,Apple,1.5,", "p1,Apple,8,")
+	save(t, h.path("products.csv"), theirs)
+	h.apiCommit(cache.ChangeSet{Collection: "products", Update: []cache.Item{{cache.FieldID: cache.Text("p1"), "price": cache.Number(9)}}})
+	h.waitValue("products", "p1", "price", cache.Number(8))
+	h.settle()
+	// the file keeps the person's price; the merged row may carry its served _updatedDate
+	if got, _ := os.ReadFile(h.path("products.csv")); !strings.Contains(string(got), "\np1,Apple,8,2024-01-01T00:00:00.000Z,") ||
+		!strings.HasSuffix(string(got), strings.SplitN(theirs, "\n", 3)[2]) {
+		t.Errorf("the file is\n%s\nwant the person's save\n%s", got, theirs)
+	}
+	if got := h.row("products", "p1")["price"]; !got.Equal(cache.Number(8)) {
+		t.Errorf("p1 price served as %v, want the person's 8", got)
+	}
+}
+
+// TestRewriteCSVDialects: a write-back keeps each file's dialect: delimiter, quoting, line
+// endings, a missing final line break, blank lines, BOM and Windows-1252.
+func TestRewriteCSVDialects(t *testing.T) {
+	for _, tt := range []struct {
+		name, in, want string
+	}{
+		{"Semicolon",
+			"_id;name;price\r\np1;\"Apple; red\";1,5\r\np2;Pear;2\r\n",
+			"_id;name;price\r\np1;\"Apple; red\";1,5\r\np2;Pear XL;3\r\np3;\"a;b\";4\r\n"},
+		{"TabNoFinalNewline",
+			"_id\tname\tprice\np1\tApple\t1\np2\tPear\t2",
+			"_id\tname\tprice\np1\tApple\t1\np2\tPear XL\t3\np3\ta;b\t4\n"},
+		{"BlankLinesAndQuotes",
+			"\n_id,name,price\n\np1,\"Apple\",1\np2,\"Pear\",2\n",
+			"\n_id,name,price\n\np1,\"Apple\",1\np2,Pear XL,3\np3,a;b,4\n"},
+		{"BOM",
+			"\ufeff_id,name,price\np1,Apple,1\np2,Pear,2\n",
+			"\ufeff_id,name,price\np1,Apple,1\np2,Pear XL,3\np3,a;b,4\n"},
+		{"Windows1252",
+			"_id,name,price\np1,Caf\xe9,1\np2,Pear,2\n",
+			"_id,name,price\np1,Caf\xe9,1\np2,Pear XL,3\np3,a;b,4\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := writeFile(t, dir, "products.csv", tt.in)
+			sheets, _, err := (&Loader{ReadOnly: true}).LoadFile(context.Background(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cols := sheets[0].cols
+			name, price := cols.pos["name"], cols.pos["price"]
+			w := &sheetWrite{cols: cols,
+				set:     map[string][]cellPatch{"p2": {{col: name, value: cache.Text("Pear XL")}, {col: price, value: cache.Number(3)}}},
+				appends: [][]cellPatch{{{col: cols.pos[cache.FieldID], value: cache.Text("p3")}, {col: name, value: cache.Text("a;b")}, {col: price, value: cache.Number(4)}}},
+			}
+			if _, err := rewriteCSV(path, w, nil); err != nil {
+				t.Fatal(err)
+			}
+			if got := readCSVFile(t, path); string(got) != tt.want {
+				t.Errorf("file is\n%q\nwant\n%q", got, tt.want)
+			}
+		})
+	}
+}
