@@ -388,9 +388,6 @@ func (f *Folder) restore(ctx context.Context, name, copyPath string, meta *synce
 	for _, sh := range ld.sheets {
 		sh.Path = filepath.Join(f.Dir, name)
 		if _, taken := f.claim(sh.Collection, name); taken {
-			f.mu.Lock()
-			f.blocked[name] = true
-			f.mu.Unlock()
 			continue
 		}
 		base, err := cache.NewSnapshot(sh.Collection, sh.Table)
@@ -591,12 +588,15 @@ func findSheet(sheets []*trackedSheet, collection string) *trackedSheet {
 }
 
 // claim makes file the owner of a collection name unless another file has it; it returns that
-// file when the name is taken. The caller marks the file blocked once it has claimed every
-// sheet's name: whether any sheet lost must not depend on the order of the sheets.
+// file when the name is taken, and marks the file blocked in the same step, so that a drop of
+// the name racing with this claim sees the file waiting and schedules it again. Only the caller
+// clears the mark, once every sheet has claimed its name: whether any sheet lost must not
+// depend on the order of the sheets.
 func (f *Folder) claim(collection, file string) (string, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if other, ok := f.owners[collection]; ok && other != file {
+		f.blocked[file] = true
 		return other, true
 	}
 	f.owners[collection] = file
