@@ -57,8 +57,8 @@ type refuseFiles map[string]error
 
 func (f refuseFiles) Writable(collection string) error { return f[collection] }
 
-// excelOpen is how the file side refuses a write to a workbook another program holds.
-var excelOpen = fmt.Errorf("%w: products.xlsx is open in Excel", cache.ErrReadOnly)
+// errExcelOpen is how the file side refuses a write to a workbook another program holds.
+var errExcelOpen = fmt.Errorf("%w: products.xlsx is open in Excel", cache.ErrReadOnly)
 
 // MustAddTable commits a collection of the given fields and rows to store, as a file load would.
 func MustAddTable(tb testing.TB, store *cache.Store, name string, fields []cache.Field, rows [][]cache.Value) {
@@ -194,7 +194,7 @@ func TestWrites_RetryBounded(t *testing.T) {
 func TestWrites_NotWritable(t *testing.T) {
 	store := MustWriteStore(t)
 	cfg := openConfig()
-	cfg.Files = refuseFiles{"products": excelOpen}
+	cfg.Files = refuseFiles{"products": errExcelOpen}
 	s := MustOpenServer(t, cfg, store)
 	for _, tc := range []struct{ collection, path, body, reason string }{
 		{"products", "/v3/items/insert", `{"collectionId": "products", "items": [{"_id": "p-9"}]}`, "products.xlsx is open in Excel"},
@@ -295,7 +295,7 @@ func TestWrites_Capabilities(t *testing.T) {
 	check("legacy list", legacyOps("/schemas/list", `{}`), map[string]string{"products": legacyRW, "log": legacyRO})
 	check("legacy find", legacyOps("/schemas/find", `{"schemaIds": ["products", "log"]}`), map[string]string{"products": legacyRW, "log": legacyRO})
 	// the file is opened in Excel: the very next answers say read-only
-	files["products"] = excelOpen
+	files["products"] = errExcelOpen
 	check("v3", v3Ops(), map[string]string{"products": v3RO, "orders": v3RW})
 	check("legacy find", legacyOps("/schemas/find", `{"schemaIds": ["products", "orders"]}`), map[string]string{"products": legacyRO, "orders": legacyRW})
 	delete(files, "products")
