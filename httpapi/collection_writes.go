@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -59,20 +60,11 @@ func (c *v3CollectionIn) fields() ([]cache.Field, error) {
 		}
 		if !ok {
 			return nil, validation(f.Key, fmt.Sprintf("field %s: type %s cannot be kept in a spreadsheet column; sheetsync supports %s",
-				f.Key, f.Type, strings.Join(sortedKeys(v3TypesIn), ", ")))
+				f.Key, f.Type, strings.Join(slices.Sorted(maps.Keys(v3TypesIn)), ", ")))
 		}
 		out = append(out, cache.Field{Key: f.Key, Type: t})
 	}
 	return out, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // files returns Files, or the protocol's "not supported" error when there is no folder behind
@@ -224,7 +216,7 @@ func (s *Server) handleColumnAdd(ctx context.Context, req *legacyColumnAddReques
 	t, ok := legacyTypesIn[strings.ToLower(req.Column.Type)]
 	if !ok {
 		return nil, validation(name, fmt.Sprintf("column %s: type %q cannot be kept in a spreadsheet column; use one of %s",
-			name, req.Column.Type, strings.Join(sortedKeys(legacyTypesIn), ", ")))
+			name, req.Column.Type, strings.Join(slices.Sorted(maps.Keys(legacyTypesIn)), ", ")))
 	}
 	files, err := s.files(req.CollectionName, "addColumn")
 	if err != nil {

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"maps"
+	"slices"
 
 	"github.com/sheetsync/sheetsync/cache"
 )
@@ -114,7 +116,7 @@ func (s *Server) handleCapabilitiesGet(context.Context, *struct{}, *v3Metadata) 
 	modifiable := s.cfg.Files != nil && s.cfg.Files.Writable("") == nil
 	return marshal(map[string]any{
 		"supportsCollectionModifications": modifiable,
-		"supportedFieldTypes":             sortedKeys(v3TypesIn),
+		"supportedFieldTypes":             slices.Sorted(maps.Keys(v3TypesIn)),
 		"indexOptions": map[string]any{
 			"supportsIndexes":                        false,
 			"maxNumberOfRegularIndexesPerCollection": 0,

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/sheetsync/sheetsync/cache"
@@ -124,7 +126,7 @@ func (d *filterDecoder) list(items []any, path string, depth int) (query.Filter,
 // reported is always the same one.
 func (d *filterDecoder) object(m map[string]any, path string, depth int) (query.Filter, error) {
 	var out query.And
-	for _, key := range sortedKeys(m) {
+	for _, key := range slices.Sorted(maps.Keys(m)) {
 		val := m[key]
 		at := joinPath(path, key)
 		switch {
@@ -214,7 +216,7 @@ func (d *filterDecoder) field(name string, val any, path string, depth int) (que
 		return &query.Cond{Field: name, Op: query.OpEq, Value: v}, nil
 	}
 	var out query.And
-	for _, opName := range sortedKeys(ops) {
+	for _, opName := range slices.Sorted(maps.Keys(ops)) {
 		at := path + "." + opName
 		if !strings.HasPrefix(opName, "$") {
 			return nil, &filterError{at, fmt.Sprintf("cannot mix operators and plain keys in the condition on %q", name)}

@@ -140,17 +140,12 @@ func (f *Folder) UpdateCollection(ctx context.Context, id string, fields []cache
 	if err != nil {
 		return err
 	}
-	name, err := f.ownerOf(id)
+	name, st, unlock, err := f.lockFileOf(id)
 	if err != nil {
 		return err
 	}
-	lock := f.fileLock(name)
-	lock.Lock()
-	defer lock.Unlock()
+	defer unlock()
 	path := filepath.Join(f.Dir, name)
-	f.mu.Lock()
-	st := f.files[name]
-	f.mu.Unlock()
 	sh := findSheet(st.sheets, id)
 	if sh == nil || sh.cols == nil {
 		return fmt.Errorf("%w: %s", cache.ErrCollectionNotFound, id)
@@ -289,16 +284,11 @@ func (f *Folder) DeleteCollection(ctx context.Context, id string) error {
 	if err := f.Writable(id); err != nil {
 		return err
 	}
-	name, err := f.ownerOf(id)
+	name, st, unlock, err := f.lockFileOf(id)
 	if err != nil {
 		return err
 	}
-	lock := f.fileLock(name)
-	lock.Lock()
-	defer lock.Unlock()
-	f.mu.Lock()
-	st := f.files[name]
-	f.mu.Unlock()
+	defer unlock()
 	path := filepath.Join(f.Dir, name)
 	format, _ := FormatOf(path)
 	if format == FormatCSV || len(st.sheets) == 1 {
@@ -335,15 +325,27 @@ func (f *Folder) DeleteCollection(ctx context.Context, id string) error {
 	return nil
 }
 
-// ownerOf returns the file serving collection id.
-func (f *Folder) ownerOf(id string) (string, error) {
+// lockFileOf takes the lock of the file serving collection id and returns the file as tracked;
+// the caller unlocks. The owner is looked at again under the lock: the file may have gone or
+// been renamed while the lock was awaited.
+func (f *Folder) lockFileOf(id string) (name string, st *trackedFile, unlock func(), err error) {
+	notFound := fmt.Errorf("%w: %s", cache.ErrCollectionNotFound, id)
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	name, ok := f.owners[id]
-	if !ok || f.files[name] == nil {
-		return "", fmt.Errorf("%w: %s", cache.ErrCollectionNotFound, id)
+	f.mu.Unlock()
+	if !ok {
+		return "", nil, nil, notFound
 	}
-	return name, nil
+	lock := f.fileLock(name)
+	lock.Lock()
+	f.mu.Lock()
+	st, owner := f.files[name], f.owners[id]
+	f.mu.Unlock()
+	if st == nil || owner != name {
+		lock.Unlock()
+		return "", nil, nil, notFound
+	}
+	return name, st, lock.Unlock, nil
 }
 
 // trash keeps a file of the folder in the state dir's trash, named with the time: moved there,

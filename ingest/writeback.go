@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -144,7 +145,7 @@ func (f *Folder) flush(ctx context.Context) time.Duration {
 	}
 	f.mu.Unlock()
 	var again time.Duration
-	for _, name := range sortedKeys(byFile) {
+	for _, name := range slices.Sorted(maps.Keys(byFile)) {
 		err := f.writeFile(ctx, name, byFile[name])
 		if err == nil {
 			continue
@@ -180,15 +181,6 @@ func cmp0(a, b time.Duration) time.Duration {
 		return b
 	}
 	return a
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // writeFile writes the dirty rows of a file's collections into it. Edits a person made to the

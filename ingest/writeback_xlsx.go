@@ -3,6 +3,7 @@ package ingest
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 
 	"github.com/xuri/excelize/v2"
@@ -33,7 +34,7 @@ func rewriteXLSX(path string, writes map[string]*sheetWrite, guard func() error)
 	if props, err := f.GetWorkbookProps(); err == nil && props.Date1904 != nil {
 		p.date1904 = *props.Date1904
 	}
-	for _, sheet := range sortedKeys(writes) {
+	for _, sheet := range slices.Sorted(maps.Keys(writes)) {
 		w, rows := writes[sheet], found[sheet]
 		header := max(w.cols.header, 1)
 		lastHeaderCol := rows.lastHeaderCol

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 
 	"github.com/sheetsync/sheetsync/cache"
@@ -66,7 +67,7 @@ func planWrite(sh *trackedSheet, cur *cache.Snapshot, d *dirtyRows) *sheetWrite 
 	}
 	// rows go in the order the store holds them, so new rows are appended in the order they
 	// were inserted
-	order := sortedKeys(ids)
+	order := slices.Sorted(maps.Keys(ids))
 	rowOf := make(map[string]int64, len(order))
 	for _, id := range order {
 		rowOf[id] = -1
