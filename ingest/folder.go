@@ -157,9 +157,15 @@ func (f *Folder) Close() error {
 
 // Problems returns what is wrong in the folder's files now, by file, row and column.
 func (f *Folder) Problems() []Problem {
+	var out []Problem
+	f.wb.mu.Lock()
+	for name, err := range f.wb.failed {
+		out = append(out, Problem{Path: filepath.Join(f.Dir, name), Fatal: true,
+			Message: "changes made in Wix cannot be written into this file (" + err.Error() + "); they are kept and retried every second, and new ones are refused until then"})
+	}
+	f.wb.mu.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []Problem
 	for _, ps := range f.problems {
 		out = append(out, ps...)
 	}

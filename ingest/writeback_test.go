@@ -331,3 +331,30 @@ func TestRewriteCSVDialects(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteBackWaitsForBrokenFile: a write that cannot reach its file (it was broken meanwhile)
+// is kept, reported among the problems, and written once the file is fixed.
+func TestWriteBackWaitsForBrokenFile(t *testing.T) {
+	h := newFolderTest(t, map[string]string{"products.csv": productsV1}, withWriteBack)
+	broken := productsV1 + "p9,\"unterminated\n"
+	save(t, h.path("products.csv"), broken)
+	hourAgo := time.Now().Add(-time.Hour) // past the settle window: broken, not being written
+	if err := os.Chtimes(h.path("products.csv"), hourAgo, hourAgo); err != nil {
+		t.Fatal(err)
+	}
+	h.apiCommit(cache.ChangeSet{Collection: "products", Update: []cache.Item{{cache.FieldID: cache.Text("p2"), "price": cache.Number(7)}}})
+	eventually(t, 10*time.Second, func() (bool, string) {
+		for _, p := range h.f.Problems() {
+			if strings.Contains(p.Message, "cannot be written into this file") {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(h.f.Problems())
+	})
+	if got, _ := os.ReadFile(h.path("products.csv")); string(got) != broken {
+		t.Errorf("the broken file was written:\n%s", got)
+	}
+	save(t, h.path("products.csv"), productsV1) // fixed: back to the last good bytes
+	h.waitFile("products.csv", replace(t, productsV1, "p2,Pear,2,", "p2,Pear,7,"))
+	eventually(t, 5*time.Second, func() (bool, string) { return len(h.f.Problems()) == 0, fmt.Sprint(h.f.Problems()) })
+}
