@@ -21,6 +21,9 @@ type Engine struct {
 	Results *cache.Results
 	// Workers bounds the goroutines one query may use; 0 means GOMAXPROCS.
 	Workers int
+	// Indexes, when set, holds secondary indexes that Find and Count use where they help
+	// (index_use.go); answers are the same with or without them.
+	Indexes *Indexes
 }
 
 // Find returns the page of rows that q asks for. Errors: *Error for an unknown field or an
@@ -40,7 +43,10 @@ func (e *Engine) Find(ctx context.Context, snap *cache.Snapshot, q Query) (*Page
 	if err != nil {
 		return nil, err
 	}
-	page, err := e.find(ctx, snap, p, order, q)
+	page, indexed, err := e.findIndexed(ctx, snap, p, order, q)
+	if err == nil && !indexed {
+		page, err = e.find(ctx, snap, p, order, q)
+	}
 	if err != nil {
 		return nil, err
 	}
