@@ -131,6 +131,12 @@ func (s *Server) handleCollectionsDelete(ctx context.Context, req *v3CollectionI
 	if err := files.DeleteCollection(ctx, req.CollectionID); err != nil {
 		return nil, err
 	}
+	if x := s.indexes(); x != nil {
+		x.Drop(req.CollectionID)
+		if err := s.saveIndexes(); err != nil {
+			return nil, err
+		}
+	}
 	return []byte("{}"), nil
 }
 

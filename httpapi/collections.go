@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"context"
+
+	"github.com/sheetsync/sheetsync/query"
 	"maps"
 	"slices"
 
@@ -108,6 +110,16 @@ func (s *Server) handleCollectionsGet(_ context.Context, req *v3CollectionsReque
 	return marshal(out)
 }
 
+// indexOptions says what indexes the server keeps (spec v3 §6.16).
+func (s *Server) indexOptions() map[string]any {
+	if s.indexes() == nil {
+		return map[string]any{"supportsIndexes": false, "maxNumberOfRegularIndexesPerCollection": 0,
+			"maxNumberOfUniqueIndexesPerCollection": 0, "maxNumberOfIndexesPerCollection": 0}
+	}
+	return map[string]any{"supportsIndexes": true, "maxNumberOfRegularIndexesPerCollection": query.MaxRegularIndexes,
+		"maxNumberOfUniqueIndexesPerCollection": query.MaxUniqueIndexes, "maxNumberOfIndexesPerCollection": query.MaxIndexes}
+}
+
 // handleCapabilitiesGet is POST /v3/capabilities/get (spec v3 §6.16): what this server can do
 // with collections as a whole. Collections can be created and changed when a writable folder is
 // behind the store; the field types are those a spreadsheet column can hold (text-like types are
@@ -117,30 +129,8 @@ func (s *Server) handleCapabilitiesGet(context.Context, *struct{}, *v3Metadata) 
 	return marshal(map[string]any{
 		"supportsCollectionModifications": modifiable,
 		"supportedFieldTypes":             slices.Sorted(maps.Keys(v3TypesIn)),
-		"indexOptions": map[string]any{
-			"supportsIndexes":                        false,
-			"maxNumberOfRegularIndexesPerCollection": 0,
-			"maxNumberOfUniqueIndexesPerCollection":  0,
-			"maxNumberOfIndexesPerCollection":        0,
-		},
+		"indexOptions":                    s.indexOptions(),
 	})
-}
-
-// handleIndexesList is POST /v3/indexes/list (spec v3 §6.17): every collection has its unique
-// _id index, which is what sheetsync keeps.
-func (s *Server) handleIndexesList(_ context.Context, req *v3CollectionID, _ *v3Metadata) ([]byte, error) {
-	snap, err := s.snapshot(req.CollectionID)
-	if err != nil {
-		return nil, err
-	}
-	indexes := []map[string]any{}
-	if _, ok := snap.Schema().Index(cache.FieldID); ok {
-		indexes = append(indexes, map[string]any{
-			"name": "_id_", "fields": []map[string]string{{"path": cache.FieldID, "order": "ASC"}},
-			"unique": true, "caseInsensitive": false, "status": "ACTIVE",
-		})
-	}
-	return marshal(map[string]any{"indexes": indexes})
 }
 
 type legacyField struct {

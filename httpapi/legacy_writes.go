@@ -58,6 +58,7 @@ func (s *Server) legacyWrite(ctx context.Context, collection, op string, bulk bo
 	w, err := s.commitWrite(ctx, collection, op, func(snap *cache.Snapshot) (*cache.ChangeSet, error) {
 		var cs *cache.ChangeSet
 		cs, out = plan(snap)
+		cs = s.checkUnique(snap, cs, out)
 		for i, o := range out {
 			if o.err != nil {
 				return nil, legacyItemError(o.err, i, bulk)

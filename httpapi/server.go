@@ -63,6 +63,9 @@ type Config struct {
 	MaxBodyBytes int64  // 0 means DefaultMaxBodyBytes
 	Version      string // reported by provision and the status page
 	Logger       *slog.Logger
+	// SaveIndexes keeps the index definitions (query.Indexes.Marshal) after each change, so they
+	// outlive a restart; nil keeps them in memory only.
+	SaveIndexes func(data []byte) error
 	// Files says which collections can be written now; nil means every collection with an _id
 	// column can (a bare store, as in tests).
 	Files Files

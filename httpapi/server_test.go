@@ -90,7 +90,7 @@ func MustOpenServer(tb testing.TB, cfg httpapi.Config, store httpapi.Store) *Tes
 	if cfg.Version == "" {
 		cfg.Version = "test"
 	}
-	api, err := httpapi.NewServer(cfg, store, &query.Engine{Results: results})
+	api, err := httpapi.NewServer(cfg, store, &query.Engine{Results: results, Indexes: query.NewIndexes()})
 	if err != nil {
 		tb.Fatal(err)
 	}

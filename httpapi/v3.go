@@ -33,13 +33,14 @@ func (s *Server) registerV3Routes() {
 	g.POST("/collections/create", v3Route(s, s.handleCollectionsCreate))
 	g.POST("/collections/update", v3Route(s, s.handleCollectionsUpdate))
 	g.POST("/collections/delete", v3Route(s, s.handleCollectionsDelete))
+	g.POST("/indexes/create", v3Route(s, s.handleIndexesCreate))
+	g.POST("/indexes/remove", v3Route(s, s.handleIndexesRemove))
 	for _, w := range []struct {
 		path, op     string
 		onCollection bool // the collection must exist
 	}{
 		{"/items/insert-references", "insert references", true},
 		{"/items/remove-references", "remove references", true},
-		{"/indexes/create", "create index", true}, {"/indexes/remove", "remove index", true},
 	} {
 		g.POST(w.path, v3Route(s, s.v3ReadOnly(w.op, w.onCollection)))
 	}

@@ -39,7 +39,7 @@ func (s *Server) handleItemsInsert(ctx context.Context, req *v3ItemsRequest, met
 	w, err := s.commitWrite(ctx, req.CollectionID, "insert", func(snap *cache.Snapshot) (*cache.ChangeSet, error) {
 		var cs *cache.ChangeSet
 		cs, out = planInsert(snap, req.Items, st)
-		return cs, nil
+		return s.checkUnique(snap, cs, out), nil
 	})
 	if err != nil {
 		return nil, err
@@ -54,7 +54,7 @@ func (s *Server) handleItemsUpdate(ctx context.Context, req *v3ItemsRequest, _ *
 	w, err := s.commitWrite(ctx, req.CollectionID, "update", func(snap *cache.Snapshot) (*cache.ChangeSet, error) {
 		var cs *cache.ChangeSet
 		cs, out = planUpdate(snap, req.Items, st)
-		return cs, nil
+		return s.checkUnique(snap, cs, out), nil
 	})
 	if err != nil {
 		return nil, err

@@ -63,11 +63,11 @@ type Index struct {
 	// Unique makes writes that would repeat a key fail (Indexes.CheckUnique). Rows with an empty
 	// cell in any of the fields are exempt, as NULL is in SQL unique indexes: spreadsheets are
 	// full of empty cells.
-	Unique bool `json:"unique,omitempty"`
+	Unique bool `json:"unique"`
 	// CaseInsensitive compares text case-folded, so a unique index treats "ABC" and "abc" as
 	// one key. Query filters stay case-sensitive (spec v3 §13.15); such an index still narrows
 	// an $eq or $in on its text field, but cannot serve a text range or a sort on it.
-	CaseInsensitive bool     `json:"caseInsensitive,omitempty"`
+	CaseInsensitive bool     `json:"caseInsensitive"`
 	Status          Status   `json:"status,omitempty"`
 	Failure         *Failure `json:"failure,omitempty"`
 }

@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -153,10 +154,15 @@ func (m *Main) openServer(files *ingest.Folder) error {
 	if c.SecretKey != "" {
 		legacy.Mode = httpapi.AuthKey
 	}
+	indexes, err := m.loadIndexes()
+	if err != nil {
+		return err
+	}
 	m.logAuth("v3", v3.Mode, "--jwt-public-key and --app-id")
 	m.logAuth("legacy", legacy.Mode, "--secret-key")
-	srv, err := httpapi.NewServer(httpapi.Config{Addr: c.Addr, V3: v3, Legacy: legacy, Version: Version(), Logger: m.Logger, Files: files},
-		m.Store, &query.Engine{Results: m.Results})
+	srv, err := httpapi.NewServer(httpapi.Config{Addr: c.Addr, V3: v3, Legacy: legacy, Version: Version(), Logger: m.Logger, Files: files,
+		SaveIndexes: m.saveIndexes},
+		m.Store, &query.Engine{Results: m.Results, Indexes: indexes})
 	if err != nil {
 		return err
 	}
@@ -211,4 +217,49 @@ func newLogger(w io.Writer, format string) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// indexesPath is where the index definitions made through the API are kept.
+func (m *Main) indexesPath() string { return filepath.Join(m.Config.StateDir, "indexes.json") }
+
+// loadIndexes returns the index registry with the definitions kept in the state dir. The
+// indexes themselves are built from the data when first used.
+func (m *Main) loadIndexes() (*query.Indexes, error) {
+	x := query.NewIndexes()
+	b, err := os.ReadFile(m.indexesPath())
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return x, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading the index definitions: %w", err)
+	}
+	if err := x.Load(b); err != nil {
+		m.Logger.Warn("ignoring unreadable index definitions; indexes can be created again", "path", m.indexesPath(), "err", err)
+	}
+	return x, nil
+}
+
+// saveIndexes keeps the index definitions in the state dir, replacing the file atomically.
+func (m *Main) saveIndexes(b []byte) error {
+	path := m.indexesPath()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".indexes.*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }

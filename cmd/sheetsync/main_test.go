@@ -423,3 +423,21 @@ func TestServeWrites(t *testing.T) {
 		t.Errorf("insert with --read-only: %d %v", code, out)
 	}
 }
+
+// TestServeKeepsIndexes: an index created through the API is there again after a restart.
+func TestServeKeepsIndexes(t *testing.T) {
+	dir := copySamples(t)
+	m := MustRunMain(t, dir, nil)
+	code, out := post(t, m.Server.URL()+"/v3/indexes/create", `{"collectionId":"products","index":{"name":"by_sku","fields":[{"path":"sku"}],"unique":true}}`)
+	if code != 200 || out["index"].(map[string]any)["status"] != "ACTIVE" {
+		t.Fatalf("create: %d %v", code, out)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again := MustRunMain(t, dir, nil)
+	_, out = post(t, again.Server.URL()+"/v3/indexes/list", `{"collectionId":"products"}`)
+	if !strings.Contains(fmt.Sprint(out["indexes"]), "by_sku") {
+		t.Errorf("after a restart the indexes are %v", out["indexes"])
+	}
+}
