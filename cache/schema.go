@@ -78,6 +78,9 @@ type Field struct {
 	// ReadOnly marks a field whose values come from the file and cannot be written through the
 	// API, such as a spreadsheet column of formulas.
 	ReadOnly bool
+	// Ref, for a reference field, names the collection whose items its values are the _id of.
+	// Such a field is text (a column of ids); Ref is what it was declared as through the API.
+	Ref string
 }
 
 // Schema is the ordered list of a collection's fields. It is immutable.
@@ -102,6 +105,9 @@ func NewSchema(fields []Field) (*Schema, error) {
 		}
 		if t, ok := SystemFieldType(f.Key); ok && t != f.Type {
 			return nil, &ValidationError{Field: f.Key, Reason: fmt.Sprintf("system field must be %s", t)}
+		}
+		if f.Ref != "" && f.Type != TypeText {
+			return nil, &ValidationError{Field: f.Key, Reason: "a reference field holds _id values, so it is text"}
 		}
 		s.index[f.Key] = i
 	}

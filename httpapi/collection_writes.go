@@ -34,8 +34,9 @@ var legacyTypesIn = map[string]cache.FieldType{
 }
 
 type v3FieldIn struct {
-	Key  string `json:"key"`
-	Type string `json:"type"`
+	Key                    string              `json:"key"`
+	Type                   string              `json:"type"`
+	SingleReferenceOptions *v3ReferenceOptions `json:"singleReferenceOptions"`
 }
 
 type v3CollectionIn struct {
@@ -57,6 +58,16 @@ func (c *v3CollectionIn) fields() ([]cache.Field, error) {
 		t, ok := v3TypesIn[strings.ToUpper(f.Type)]
 		if _, system := cache.SystemFieldType(f.Key); system {
 			continue // the system fields are always there, with their own types
+		}
+		switch strings.ToUpper(f.Type) {
+		case "REFERENCE":
+			if f.SingleReferenceOptions == nil || f.SingleReferenceOptions.ReferencedCollectionID == "" {
+				return nil, validation(f.Key, fmt.Sprintf("field %s: a REFERENCE field needs singleReferenceOptions.referencedCollectionId", f.Key))
+			}
+			out = append(out, cache.Field{Key: f.Key, Type: cache.TypeText, Ref: f.SingleReferenceOptions.ReferencedCollectionID})
+			continue
+		case "MULTI_REFERENCE":
+			return nil, validation(f.Key, fmt.Sprintf("field %s: multi-reference fields are not supported: a spreadsheet cell holds one id; use a REFERENCE field", f.Key))
 		}
 		if !ok {
 			return nil, validation(f.Key, fmt.Sprintf("field %s: type %s cannot be kept in a spreadsheet column; sheetsync supports %s",

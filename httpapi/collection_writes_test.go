@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sheetsync/sheetsync/cache"
 	"github.com/sheetsync/sheetsync/ingest"
@@ -161,5 +162,60 @@ func TestLegacySchemaChanges(t *testing.T) {
 	legacyError(t, ts.Post(t, "/schemas/create", `{"collectionName":"x","requestContext":{"settings":{},"role":"VISITOR"}}`), 401, "not authorized")
 	if b, _ := os.ReadFile(filepath.Join(dir, "notes.csv")); string(b) != "_id,_createdDate,_updatedDate,_owner\n" {
 		t.Errorf("notes.csv: %q", b)
+	}
+}
+
+// TestV3References: a REFERENCE field is a column of ids: references are inserted, queried with
+// the referenced items and removed, each reaching the file; multi-references are refused.
+func TestV3References(t *testing.T) {
+	ts, dir := openFolderServer(t, map[string]string{"books.csv": booksCSV + "Emma,474,b2,,,\n"}, false)
+	r := ts.Post(t, "/v3/collections/create", `{"collection":{"id":"loans","fields":[{"key":"reader","type":"TEXT"},
+		{"key":"book","type":"REFERENCE","singleReferenceOptions":{"referencedCollectionId":"books"}}]}}`)
+	if r.Status != 200 || !strings.Contains(string(r.Body), `"type":"REFERENCE","capabilities":{"sortable":true,"queryOperators":["EQ","NE","HAS_SOME","EXISTS"]},"singleReferenceOptions":{"referencedCollectionId":"books"}`) ||
+		!strings.Contains(string(r.Body), `"INSERT_REFERENCES"`) {
+		t.Fatalf("create with a reference: %d %s", r.Status, r.Body)
+	}
+	ts.Post(t, "/v3/items/insert", `{"collectionId":"loans","items":[{"_id":"l1","reader":"Ann"},{"_id":"l2","reader":"Bob","book":"b2"}]}`)
+	r = ts.Post(t, "/v3/items/insert-references", `{"collectionId":"loans","referringFieldKey":"book","references":[
+		{"referringItemId":"l1","referencedItemId":"b1"},{"referringItemId":"l2","referencedItemId":"b2"},
+		{"referringItemId":"l1","referencedItemId":"b9"},{"referringItemId":"l9","referencedItemId":"b1"}]}`)
+	want := `{"results":[{"reference":{"referringItemId":"l1","referencedItemId":"b1"}},{"error":{"errorCode":"REFERENCE_ALREADY_EXISTS"`
+	if r.Status != 200 || !strings.HasPrefix(string(r.Body), want) || strings.Count(string(r.Body), `"ITEM_NOT_FOUND"`) != 2 {
+		t.Fatalf("insert-references: %d %s", r.Status, r.Body)
+	}
+	r = ts.Post(t, "/v3/items/query-referenced", `{"collectionId":"loans","referringItemIds":[],"referencedItemIds":[],"referringFieldKey":"book",
+		"order":"ASC","fieldsToReturn":["title"],"includeReferencedItems":true,"returnTotalCount":true,"consistentRead":false}`)
+	wantQ := `{"items":[{"referringItemId":"l1","referencedItemId":"b1","referencedItem":{"_id":"b1","title":"Dune"}},` +
+		`{"referringItemId":"l2","referencedItemId":"b2","referencedItem":{"_id":"b2","title":"Emma"}}],"pagingMetadata":{"count":2,"offset":0,"total":2}}`
+	if string(r.Body) != wantQ {
+		t.Errorf("query-referenced:\n%s\nwant\n%s", r.Body, wantQ)
+	}
+	r = ts.Post(t, "/v3/items/remove-references", `{"collectionId":"loans","referringFieldKey":"book","references":[
+		{"referringItemId":"l2","referencedItemId":"b2"},{"referringItemId":"l1","referencedItemId":"b2"}]}`)
+	if !strings.HasPrefix(string(r.Body), `{"results":[{"reference":{"referringItemId":"l2","referencedItemId":"b2"}},{"error":{"errorCode":"REFERENCE_NOT_FOUND"`) {
+		t.Errorf("remove-references: %s", r.Body)
+	}
+	// the file holds the references as ids, written back like any write
+	eventually(t, func() (bool, string) {
+		b, _ := os.ReadFile(filepath.Join(dir, "loans.csv"))
+		return strings.Contains(string(b), "\nAnn,b1,l1,") && strings.Contains(string(b), "\nBob,,l2,"), string(b)
+	})
+	v3Error(t, ts.Post(t, "/v3/items/query-referenced", `{"collectionId":"loans","referringFieldKey":"reader"}`), 400, "VALIDATION_ERROR", "not a reference field")
+	v3Error(t, ts.Post(t, "/v3/collections/create", `{"collection":{"id":"shelves","fields":[{"key":"books","type":"MULTI_REFERENCE"}]}}`), 400, "VALIDATION_ERROR", "multi-reference")
+}
+
+// eventually polls cond every 2 ms for up to 5 s, and fails with what cond last said.
+func eventually(t *testing.T, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ok, why := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 5s: %s", why)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }

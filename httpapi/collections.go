@@ -2,12 +2,11 @@ package httpapi
 
 import (
 	"context"
-
-	"github.com/sheetsync/sheetsync/query"
 	"maps"
 	"slices"
 
 	"github.com/sheetsync/sheetsync/cache"
+	"github.com/sheetsync/sheetsync/query"
 )
 
 // Field types and operators as each protocol names them. Collections advertise exactly the
@@ -42,10 +41,19 @@ type v3FieldCapabilities struct {
 }
 
 type v3Field struct {
-	Key          string              `json:"key"`
-	Type         string              `json:"type"`
-	Capabilities v3FieldCapabilities `json:"capabilities"`
+	Key                    string              `json:"key"`
+	Type                   string              `json:"type"`
+	Capabilities           v3FieldCapabilities `json:"capabilities"`
+	SingleReferenceOptions *v3ReferenceOptions `json:"singleReferenceOptions,omitempty"`
 }
+
+// v3ReferenceOptions are a reference field's options (spec v3 §7.2), flattened onto the field.
+type v3ReferenceOptions struct {
+	ReferencedCollectionID string `json:"referencedCollectionId"`
+}
+
+// v3ReferenceOperators are the operators of a reference field: it holds ids.
+var v3ReferenceOperators = []string{"EQ", "NE", "HAS_SOME", "EXISTS"}
 
 type v3Collection struct {
 	ID           string    `json:"id"`
@@ -63,16 +71,30 @@ type v3Collection struct {
 // formula field is described like any other and refused when written.
 func describeV3(snap *cache.Snapshot, writable bool) v3Collection {
 	c := v3Collection{ID: snap.Name(), PagingMode: "OFFSET"}
-	c.Capabilities.DataOperations = v3ReadOperations
+	ops := v3ReadOperations
 	if writable {
-		c.Capabilities.DataOperations = v3WriteOperations
+		ops = v3WriteOperations
 	}
 	schema := snap.Schema()
+	refs := false
 	for i := 0; i < schema.Len(); i++ {
 		f := schema.Field(i)
-		c.Fields = append(c.Fields, v3Field{Key: f.Key, Type: v3FieldTypes[f.Type],
-			Capabilities: v3FieldCapabilities{Sortable: true, QueryOperators: v3Operators[f.Type]}})
+		field := v3Field{Key: f.Key, Type: v3FieldTypes[f.Type],
+			Capabilities: v3FieldCapabilities{Sortable: true, QueryOperators: v3Operators[f.Type]}}
+		if f.Ref != "" {
+			refs = true
+			field.Type, field.Capabilities.QueryOperators = "REFERENCE", v3ReferenceOperators
+			field.SingleReferenceOptions = &v3ReferenceOptions{ReferencedCollectionID: f.Ref}
+		}
+		c.Fields = append(c.Fields, field)
 	}
+	if refs {
+		ops = append(slices.Clone(ops), "QUERY_REFERENCED")
+		if writable {
+			ops = append(ops, "INSERT_REFERENCES", "REMOVE_REFERENCES")
+		}
+	}
+	c.Capabilities.DataOperations = ops
 	return c
 }
 

@@ -421,23 +421,3 @@ func (s *Server) handleItemsDistinct(ctx context.Context, req *v3DistinctRequest
 	}
 	return append(b, "}}"...), nil
 }
-
-type v3QueryReferencedRequest struct {
-	CollectionID      string `json:"collectionId"`
-	ReferringFieldKey string `json:"referringFieldKey"`
-}
-
-func (r *v3QueryReferencedRequest) collection() string { return r.CollectionID }
-
-// handleItemsQueryReferenced is POST /v3/items/query-referenced (spec v3 §6.9). Spreadsheet
-// columns are never reference fields yet, so a known field gets a validation error saying so.
-func (s *Server) handleItemsQueryReferenced(_ context.Context, req *v3QueryReferencedRequest, _ *v3Metadata) ([]byte, error) {
-	snap, err := s.snapshot(req.CollectionID)
-	if err != nil {
-		return nil, err
-	}
-	if _, ok := snap.Schema().Index(req.ReferringFieldKey); !ok {
-		return nil, &query.Error{Field: req.ReferringFieldKey, Op: "referringFieldKey", Err: query.ErrUnknownField}
-	}
-	return nil, validation("referringFieldKey", fmt.Sprintf("field %q of collection %q is not a reference field", req.ReferringFieldKey, req.CollectionID))
-}

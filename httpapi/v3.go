@@ -35,15 +35,8 @@ func (s *Server) registerV3Routes() {
 	g.POST("/collections/delete", v3Route(s, s.handleCollectionsDelete))
 	g.POST("/indexes/create", v3Route(s, s.handleIndexesCreate))
 	g.POST("/indexes/remove", v3Route(s, s.handleIndexesRemove))
-	for _, w := range []struct {
-		path, op     string
-		onCollection bool // the collection must exist
-	}{
-		{"/items/insert-references", "insert references", true},
-		{"/items/remove-references", "remove references", true},
-	} {
-		g.POST(w.path, v3Route(s, s.v3ReadOnly(w.op, w.onCollection)))
-	}
+	g.POST("/items/insert-references", v3Route(s, s.handleInsertReferences))
+	g.POST("/items/remove-references", v3Route(s, s.handleRemoveReferences))
 }
 
 // collectionRequest is a request that names a collection, so errors can say which.
@@ -215,19 +208,6 @@ type v3CollectionID struct {
 }
 
 func (r *v3CollectionID) collection() string { return r.CollectionID }
-
-// v3ReadOnly answers an endpoint sheetsync does not serve yet: references, and changes of
-// collections and indexes. An operation on a collection that does not exist is told so first.
-func (s *Server) v3ReadOnly(op string, onCollection bool) v3Handler[v3CollectionID] {
-	return func(_ context.Context, req *v3CollectionID, _ *v3Metadata) ([]byte, error) {
-		if onCollection && req.CollectionID != "" {
-			if _, err := s.store.Snapshot(req.CollectionID); err != nil {
-				return nil, err
-			}
-		}
-		return nil, errUnsupported(req.CollectionID, op, "sheetsync serves collections read-only in this version")
-	}
-}
 
 func (s *Server) handleV3Provision(context.Context, *struct{}, *v3Metadata) ([]byte, error) {
 	return marshal(map[string]any{"type": "sheetsync", "vendor": "self-hosted", "protocolVersion": 3, "adapterVersion": s.cfg.Version})

@@ -91,6 +91,12 @@ func fieldValue(f cache.Field, v any) (cache.Value, *apiError) {
 		if s, ok := v.(string); ok {
 			return cache.Text(s), nil
 		}
+		if m, ok := v.(map[string]any); ok && f.Ref != "" {
+			// a reference may come as the referenced item itself: its _id is what is stored
+			if id, ok := m[cache.FieldID].(string); ok {
+				return cache.Text(id), nil
+			}
+		}
 	case cache.TypeNumber:
 		if n, ok := v.(json.Number); ok {
 			x, err := strconv.ParseFloat(string(n), 64)

@@ -96,9 +96,9 @@ func systemKeys() []string {
 // userFields checks the fields of a collection's structure sent through the API and returns the
 // keys of those that are not system fields, in order, and their types. System fields are always
 // there; sending them is allowed, with their own types.
-func userFields(id string, fields []cache.Field) ([]string, map[string]cache.FieldType, error) {
+func userFields(id string, fields []cache.Field) ([]string, map[string]cache.Field, error) {
 	var keys []string
-	types := map[string]cache.FieldType{}
+	types := map[string]cache.Field{}
 	for _, fd := range fields {
 		bad := func(reason string) error {
 			return &cache.ValidationError{Collection: id, Field: fd.Key, Reason: reason}
@@ -116,12 +116,14 @@ func userFields(id string, fields []cache.Field) ([]string, map[string]cache.Fie
 			return nil, nil, bad("a field key must not start with = + - @ or ': a spreadsheet would read the header as a formula")
 		case !slices.Contains(SupportedFieldTypes, fd.Type):
 			return nil, nil, bad(fmt.Sprintf("type %s cannot be kept in a spreadsheet column; use text, number, boolean or datetime", fd.Type))
+		case fd.Ref != "" && fd.Type != cache.TypeText:
+			return nil, nil, bad("a reference field holds _id values, so it is text")
 		}
 		if _, dup := types[fd.Key]; dup {
 			return nil, nil, bad("the field is listed twice")
 		}
 		keys = append(keys, fd.Key)
-		types[fd.Key] = fd.Type
+		types[fd.Key] = cache.Field{Key: fd.Key, Type: fd.Type, Ref: fd.Ref}
 	}
 	return keys, types, nil
 }
@@ -159,7 +161,7 @@ func (f *Folder) UpdateCollection(ctx context.Context, id string, fields []cache
 	schema := cur.Schema()
 	change := &cache.SchemaChangeError{Collection: id}
 	rs := reshape{header: sh.cols.header}
-	declare := map[string]cache.FieldType{}
+	declare := map[string]cache.Field{}
 	next := sh.cols.width()
 	for _, key := range user {
 		fd, exists := schema.Lookup(key)
@@ -168,11 +170,13 @@ func (f *Folder) UpdateCollection(ctx context.Context, id string, fields []cache
 			rs.names = append(rs.names, headerName(key, next, sh.cols.header))
 			next++
 			declare[key] = types[key]
-		case fd.Type == types[key]:
+		case fd.Type == types[key].Type && fd.Ref == types[key].Ref:
 		case fd.ReadOnly:
 			change.Fields = append(change.Fields, cache.FieldError{Key: key, Message: "it is a formula column: change it in the spreadsheet"})
+		case fd.Type == types[key].Type: // a text field becomes a reference, or stops being one
+			declare[key] = types[key]
 		default:
-			if msg := cellsFit(cur, key, types[key]); msg != "" {
+			if msg := cellsFit(cur, key, types[key].Type); msg != "" {
 				change.Fields = append(change.Fields, cache.FieldError{Key: key, Message: msg})
 			}
 			declare[key] = types[key]
@@ -180,7 +184,7 @@ func (f *Folder) UpdateCollection(ctx context.Context, id string, fields []cache
 	}
 	for i := 0; i < schema.Len(); i++ {
 		fd := schema.Field(i)
-		if _, system := cache.SystemFieldType(fd.Key); system || types[fd.Key] != 0 {
+		if _, system := cache.SystemFieldType(fd.Key); system || types[fd.Key].Type != 0 {
 			continue
 		}
 		if fd.ReadOnly {
@@ -188,7 +192,7 @@ func (f *Folder) UpdateCollection(ctx context.Context, id string, fields []cache
 			continue
 		}
 		rs.cut = append(rs.cut, sh.cols.pos[fd.Key])
-		declare[fd.Key] = 0
+		declare[fd.Key] = cache.Field{}
 	}
 	if len(change.Fields) > 0 {
 		return change

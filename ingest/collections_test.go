@@ -185,3 +185,32 @@ func TestDeleteCollection(t *testing.T) {
 	h.settle()
 	eventually(t, time.Second, func() (bool, string) { return len(h.f.Problems()) == 0, fmt.Sprint(h.f.Problems()) })
 }
+
+// TestReferenceField: a field declared as a reference to another collection is a text column of
+// ids, served with its Ref, also after a restart, and can become plain text again.
+func TestReferenceField(t *testing.T) {
+	h := newFolderTest(t, map[string]string{"products.csv": productsV1}, withWriteBack)
+	ctx := context.Background()
+	fields := []cache.Field{{Key: "product", Type: cache.TypeText, Ref: "products"}, {Key: "qty", Type: cache.TypeNumber}}
+	if err := h.f.CreateCollection(ctx, "orders", fields); err != nil {
+		t.Fatal(err)
+	}
+	ref := func(h *folderTest) string {
+		f, _ := h.snap("orders").Schema().Lookup("product")
+		return f.Ref
+	}
+	if got := ref(h); got != "products" {
+		t.Fatalf("product refers to %q", got)
+	}
+	h.f.Close()
+	h = openFolderTest(t, h.dir, h.state, h.clock, withWriteBack)
+	if got := ref(h); got != "products" {
+		t.Errorf("after a restart product refers to %q", got)
+	}
+	if err := h.f.UpdateCollection(ctx, "orders", []cache.Field{{Key: "product", Type: cache.TypeText}, {Key: "qty", Type: cache.TypeNumber}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ref(h); got != "" {
+		t.Errorf("after the update product still refers to %q", got)
+	}
+}

@@ -16,6 +16,7 @@ type colBuilder struct {
 	fixed cache.FieldType // a system field's type; 0 to infer
 	// declared is the type declared through the API, served when every cell fits it; 0 for none
 	declared cache.FieldType
+	ref      string // the collection a declared reference field refers to
 
 	n       int
 	counts  typeCounts // the cells, by the types they could be read as

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/sheetsync/sheetsync/cache"
@@ -54,18 +55,23 @@ func openDeclaredTypes(stateDir string, log *slog.Logger) *declaredTypes {
 	return d
 }
 
+// refPrefix starts the stored type of a reference field: "reference:<collection>".
+const refPrefix = "reference:"
+
 // lookup returns the declared types of a sheet's fields, or nil.
-func (d *declaredTypes) lookup(file, sheet string) map[string]cache.FieldType {
+func (d *declaredTypes) lookup(file, sheet string) map[string]cache.Field {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	names := d.m[file][sheet]
 	if len(names) == 0 {
 		return nil
 	}
-	out := make(map[string]cache.FieldType, len(names))
+	out := make(map[string]cache.Field, len(names))
 	for key, name := range names {
-		if t, ok := typeByName[name]; ok {
-			out[key] = t
+		if ref, ok := strings.CutPrefix(name, refPrefix); ok {
+			out[key] = cache.Field{Key: key, Type: cache.TypeText, Ref: ref}
+		} else if t, ok := typeByName[name]; ok {
+			out[key] = cache.Field{Key: key, Type: t}
 		}
 	}
 	return out
@@ -73,7 +79,7 @@ func (d *declaredTypes) lookup(file, sheet string) map[string]cache.FieldType {
 
 // set declares the types of some of a sheet's fields, keeping the others'; a type of 0 forgets
 // a field's.
-func (d *declaredTypes) set(file, sheet string, types map[string]cache.FieldType) error {
+func (d *declaredTypes) set(file, sheet string, types map[string]cache.Field) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	sheets := d.m[file]
@@ -85,11 +91,14 @@ func (d *declaredTypes) set(file, sheet string, types map[string]cache.FieldType
 	if fields == nil {
 		fields = map[string]string{}
 	}
-	for key, t := range types {
-		if t == 0 {
+	for key, f := range types {
+		switch {
+		case f.Type == 0:
 			delete(fields, key)
-		} else {
-			fields[key] = t.String()
+		case f.Ref != "":
+			fields[key] = refPrefix + f.Ref
+		default:
+			fields[key] = f.Type.String()
 		}
 	}
 	sheets[sheet] = fields

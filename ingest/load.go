@@ -32,7 +32,8 @@ type Loader struct {
 	// changed through the API), or nil. A declared type is served when every cell of the column
 	// fits it: an empty column keeps the type it was created with, and a text column of digits
 	// stays text; a column whose cells do not fit gets the inferred type.
-	Declared func(file, sheet string) map[string]cache.FieldType
+	// A declared reference field (Field.Ref) is a text column of ids.
+	Declared func(file, sheet string) map[string]cache.Field
 }
 
 // Sheet is one decoded table and where it came from.

@@ -272,10 +272,10 @@ func (t *tableBuilder) served() []*colBuilder {
 }
 
 // declare sets the declared types of the table's fields (system fields keep their own).
-func (t *tableBuilder) declare(types map[string]cache.FieldType) {
-	for key, typ := range types {
+func (t *tableBuilder) declare(fields map[string]cache.Field) {
+	for key, f := range fields {
 		if c := t.byKey[key]; c != nil && c.fixed == 0 {
-			c.declared = typ
+			c.declared, c.ref = f.Type, f.Ref
 		}
 	}
 }
@@ -287,6 +287,9 @@ func (t *tableBuilder) table() (cache.Table, error) {
 	columns := make([]*cache.Column, len(cols))
 	for i, c := range cols {
 		fields[i] = cache.Field{Key: c.key, Type: c.fieldType(), ReadOnly: c.formula}
+		if fields[i].Type == cache.TypeText {
+			fields[i].Ref = c.ref
+		}
 		columns[i] = c.column()
 	}
 	schema, err := cache.NewSchema(fields)
