@@ -13,6 +13,9 @@ var (
 	ErrDuplicateID        = errors.New("duplicate _id")
 	ErrVersionConflict    = errors.New("version conflict")
 	ErrReadOnly           = errors.New("read-only")
+	// ErrUnavailable is a change that cannot be committed because the change log (NATS
+	// JetStream) cannot be reached; reads keep working from memory.
+	ErrUnavailable = errors.New("the change log is unavailable")
 )
 
 // ValidationError says which field of which collection a change or schema got wrong, and why.

@@ -114,6 +114,10 @@ func toAPIError(err error, collection string) (*apiError, bool) {
 			message: "Item already exists: " + err.Error()}, true
 	case errors.Is(err, cache.ErrReadOnly):
 		return errNotWritable(&notWritableError{collection: collection, op: "write", reason: err}), true
+	case errors.Is(err, cache.ErrUnavailable):
+		return &apiError{status: http.StatusServiceUnavailable, code: codeUnknown,
+			message: "nothing was written: " + err.Error() + "; reads keep working, try the write again shortly",
+			data:    map[string]any{"description": "unavailable"}}, true
 	case errors.Is(err, context.DeadlineExceeded):
 		return &apiError{status: http.StatusServiceUnavailable, code: codeUnknown, message: "the request took too long"}, true
 	case errors.Is(err, context.Canceled):

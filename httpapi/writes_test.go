@@ -396,3 +396,22 @@ var errNoFolder = fmt.Errorf("%w: this test has no folder", cache.ErrReadOnly)
 func (refuseFiles) CreateCollection(context.Context, string, []cache.Field) error { return errNoFolder }
 func (refuseFiles) UpdateCollection(context.Context, string, []cache.Field) error { return errNoFolder }
 func (refuseFiles) DeleteCollection(context.Context, string) error                { return errNoFolder }
+
+// unavailableStore fails every commit as the replicated log does when NATS cannot be reached.
+type unavailableStore struct{ *CommitStore }
+
+func (s unavailableStore) Commit(context.Context, cache.ChangeSet) (uint64, error) {
+	return 0, fmt.Errorf("%w: nats: no servers available for connection", cache.ErrUnavailable)
+}
+
+// TestWrites_LogUnavailable: with the change log unreachable a write fails fast with 503 and
+// says nothing was written; reads keep answering.
+func TestWrites_LogUnavailable(t *testing.T) {
+	s := MustOpenServer(t, openConfig(), unavailableStore{MustWriteStore(t)})
+	v3Error(t, s.Post(t, "/v3/items/insert", `{"collectionId": "orders", "items": [{"_id": "o-9"}]}`),
+		http.StatusServiceUnavailable, "UNKNOWN_ERROR", "nothing was written: the change log is unavailable")
+	legacyError(t, s.Post(t, "/data/insert", `{"collectionName": "orders", "item": {"_id": "o-9"}}`), http.StatusServiceUnavailable, "unavailable")
+	if r := s.Post(t, "/v3/items/count", `{"collectionId": "orders"}`); r.Status != 200 {
+		t.Errorf("a read with the log down: %d %s", r.Status, r.Body)
+	}
+}
