@@ -1,0 +1,283 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sheetsync/sheetsync/cache"
+)
+
+// DefaultStream is the JetStream stream every change goes through.
+const DefaultStream = "SHEETSYNC"
+
+// subjectPrefix starts the subject of a collection's changes: one subject per collection, so
+// JetStream's expected-last-subject-sequence orders the writes of one collection without
+// serialising the others. Collection names hold only A-Z a-z 0-9 _ - (ingest.CollectionName),
+// which are valid in a subject token.
+const subjectPrefix = "sheetsync.changes."
+
+// maxMessage bounds one encoded change. The embedded server accepts this much; a change larger
+// than it (a whole big file re-read) cannot go through the log yet.
+const maxMessage = 64 << 20
+
+// ErrUnavailable is cache.ErrUnavailable: the log cannot be reached, so writes fail fast while
+// reads keep working from memory.
+var ErrUnavailable = cache.ErrUnavailable
+
+// Log commits changes through one JetStream stream and applies them to a store in stream order
+// (DESIGN §4): every replica's store applies the same changes in the same order, so all reach
+// the same snapshots. Commit returns once this replica's store has applied the change, so the
+// writer reads its own write here.
+type Log struct {
+	store   *cache.Store
+	js      jetstream.JetStream
+	stream  jetstream.Stream
+	name    string
+	replica string
+	log     *slog.Logger
+	consume jetstream.ConsumeContext
+
+	mu       sync.Mutex
+	applied  uint64            // stream sequence of the last message applied
+	subjects map[string]uint64 // collection -> stream sequence of its last applied message
+	pending  map[string]chan applied
+	changed  chan struct{} // closed and replaced whenever applied moves
+	// halted is set when a message needs a newer build (a *VersionError): nothing after it is
+	// applied, so this replica stops where it is instead of diverging, and resumes there once
+	// upgraded (docs/wire-format.md).
+	halted error
+}
+
+// applied is what applying one message to the store gave.
+type applied struct {
+	version uint64
+	err     error
+}
+
+// LogOptions configure a Log.
+type LogOptions struct {
+	Stream  string // DefaultStream when empty
+	Replica string // this replica's name, recorded in the changes it commits
+	// From is the stream sequence this replica's store already reflects (its state dir says
+	// so); messages after it are applied. Subjects holds, for each collection, the sequence of
+	// its last message up to From, for the optimistic concurrency of the next write.
+	From     uint64
+	Subjects map[string]uint64
+	Logger   *slog.Logger
+}
+
+// OpenLog creates the stream if needed and starts applying its messages after o.From to store.
+func OpenLog(ctx context.Context, nc *nats.Conn, store *cache.Store, o LogOptions) (*Log, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	name := o.Stream
+	if name == "" {
+		name = DefaultStream
+	}
+	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:       name,
+		Subjects:   []string{subjectPrefix + ">"},
+		Storage:    jetstream.FileStorage,
+		Duplicates: 2 * time.Minute, // a retried publish with the same id is stored once
+		MaxMsgSize: maxMessage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: creating stream %s: %v", ErrUnavailable, name, err)
+	}
+	l := &Log{store: store, js: js, stream: stream, name: name, replica: o.Replica, log: o.Logger,
+		applied: o.From, subjects: map[string]uint64{}, pending: map[string]chan applied{}, changed: make(chan struct{})}
+	if l.log == nil {
+		l.log = slog.Default()
+	}
+	for k, v := range o.Subjects {
+		l.subjects[k] = v
+	}
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
+	if o.From > 0 {
+		cfg = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: o.From + 1}
+	}
+	cons, err := stream.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if l.consume, err = cons.Consume(l.handle); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return l, nil
+}
+
+// Close stops applying messages.
+func (l *Log) Close() {
+	if l.consume != nil {
+		l.consume.Stop()
+	}
+}
+
+// handle applies one message of the stream to the store, in stream order.
+func (l *Log) handle(msg jetstream.Msg) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		l.log.Error("change log message without metadata; skipped", "err", err)
+		return
+	}
+	seq := meta.Sequence.Stream
+	collection := strings.TrimPrefix(msg.Subject(), subjectPrefix)
+	var res applied
+	cs, err := DecodeChange(msg.Data())
+	var newer *VersionError
+	if errors.As(err, &newer) {
+		l.mu.Lock()
+		if l.halted == nil {
+			l.halted = fmt.Errorf("change log message %d: %w", seq, err)
+			l.log.Error("a change in the log needs a newer sheetsync; this replica stops applying changes until it is upgraded", "seq", seq, "err", err)
+		}
+		l.mu.Unlock()
+		return
+	}
+	if err != nil {
+		// every replica refuses the same malformed bytes the same way, so they stay alike
+		res.err = fmt.Errorf("change log message %d: %w", seq, err)
+		l.log.Error("cannot decode a change from the log; skipped", "seq", seq, "err", err)
+	}
+	l.mu.Lock()
+	if seq <= l.applied || l.halted != nil {
+		l.mu.Unlock()
+		return // already applied (a redelivery after a reconnect), or stopped before it
+	}
+	if err == nil {
+		cs.BaseVersion = 0 // the log orders changes; store versions differ between replicas
+		res.version, res.err = l.store.Commit(context.Background(), cs)
+	}
+	l.applied = seq
+	l.subjects[collection] = seq
+	ch := l.pending[msg.Headers().Get(jetstream.MsgIDHeader)]
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.mu.Unlock()
+	if ch != nil {
+		ch <- res
+	}
+}
+
+// Commit publishes cs to the log and returns once this replica's store has applied it, with the
+// version it made there or the error applying it gave (the same on every replica). A change
+// based on a snapshot (BaseVersion) that another change has overtaken, here or on another
+// replica, fails with cache.ErrVersionConflict: JetStream refuses a message whose collection has
+// seen another since, so two replicas cannot both win a race.
+func (l *Log) Commit(ctx context.Context, cs cache.ChangeSet) (uint64, error) {
+	if cs.Origin.Replica == "" {
+		cs.Origin.Replica = l.replica
+	}
+	l.mu.Lock()
+	if l.halted != nil {
+		l.mu.Unlock()
+		return 0, fmt.Errorf("%w: %v", ErrUnavailable, l.halted)
+	}
+	if cs.BaseVersion != 0 {
+		snap, err := l.store.Snapshot(cs.Collection)
+		if err != nil || snap.Version() != cs.BaseVersion {
+			l.mu.Unlock()
+			return 0, fmt.Errorf("collection %s: %w", cs.Collection, cache.ErrVersionConflict)
+		}
+	}
+	expected := l.subjects[cs.Collection]
+	id := uuid.NewString()
+	ch := make(chan applied, 1)
+	l.pending[id] = ch
+	l.mu.Unlock()
+	defer func() {
+		l.mu.Lock()
+		delete(l.pending, id)
+		l.mu.Unlock()
+	}()
+	cs.BaseVersion = 0
+	data, err := EncodeChange(cs)
+	if err != nil {
+		return 0, err
+	}
+	if len(data) > maxMessage {
+		return 0, fmt.Errorf("collection %s: the change is %d MB, more than the log's %d MB", cs.Collection, len(data)>>20, maxMessage>>20)
+	}
+	msg := &nats.Msg{Subject: subjectPrefix + cs.Collection, Data: data, Header: nats.Header{}}
+	_, err = l.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectLastSequencePerSubject(expected))
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant):
+		return 0, fmt.Errorf("collection %s: %w", cs.Collection, cache.ErrVersionConflict)
+	case err != nil && ctx.Err() != nil:
+		return 0, ctx.Err()
+	case err != nil:
+		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	select {
+	case res := <-ch:
+		return res.version, res.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// CatchUp waits until this replica has applied every change of collection the log holds now:
+// a consistent read (spec v3 consistentRead) then sees every write any replica acknowledged.
+func (l *Log) CatchUp(ctx context.Context, collection string) error {
+	last, err := l.stream.GetLastMsgForSubject(ctx, subjectPrefix+collection)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return l.waitApplied(ctx, last.Sequence)
+}
+
+// waitApplied waits until the stream sequence seq is applied.
+func (l *Log) waitApplied(ctx context.Context, seq uint64) error {
+	for {
+		l.mu.Lock()
+		done, changed := l.applied >= seq, l.changed
+		l.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Err reports why this replica stopped applying changes (a change that needs a newer build), or
+// nil; a replica that stopped is not ready.
+func (l *Log) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.halted
+}
+
+// Applied returns the stream sequence of the last change applied, and for each collection the
+// sequence of its last change: what a restart resumes from.
+func (l *Log) Applied() (uint64, map[string]uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	subjects := make(map[string]uint64, len(l.subjects))
+	for k, v := range l.subjects {
+		subjects[k] = v
+	}
+	return l.applied, subjects
+}
+
+// Snapshot and Collections read the store: the Log stands where a store is expected.
+func (l *Log) Snapshot(name string) (*cache.Snapshot, error) { return l.store.Snapshot(name) }
+func (l *Log) Collections() []*cache.Snapshot                { return l.store.Collections() }
