@@ -508,10 +508,16 @@ func endsRecord(b []byte) bool {
 func (f *Folder) syncIncremental(ctx context.Context, name string, st *trackedFile, fi os.FileInfo) (syncResult, bool) {
 	path := filepath.Join(f.Dir, name)
 	sh := st.sheets[0]
-	if len(sh.csv.blocks.fwd) == 0 && sh.csv.size > 0 {
-		return 0, false // no block hashes yet: the copy was not made by this process
-	}
 	start := time.Now()
+	if len(sh.csv.blocks.fwd) == 0 && sh.csv.size > 0 {
+		// the copy in the state dir was made by an earlier run (sheetsync restarted): hash its
+		// blocks once, now; reading the copy costs far less than parsing the file in full
+		blocks, err := f.copyBlocks(name, st.hash, sh.csv.size)
+		if err != nil {
+			return 0, false
+		}
+		sh.csv.blocks = blocks
+	}
 	file, err := os.Open(path)
 	if err != nil {
 		return 0, false
@@ -571,6 +577,24 @@ func (f *Folder) syncIncremental(ctx context.Context, name string, st *trackedFi
 	delete(f.unserved, name)
 	f.mu.Unlock()
 	return syncDone, true
+}
+
+// copyBlocks computes the block hashes of a file's copy in the state dir, checking that the copy
+// is the content of the given hash.
+func (f *Folder) copyBlocks(name string, hash uint64, size int64) (blockHashes, error) {
+	file, err := f.state.open(name, hash)
+	if err != nil {
+		return blockHashes{}, err
+	}
+	defer file.Close()
+	got, blocks, err := streamHashes(file, size)
+	if err != nil {
+		return blockHashes{}, err
+	}
+	if got != hash {
+		return blockHashes{}, errSourceChanged
+	}
+	return blocks, nil
 }
 
 var streamBuffers = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}

@@ -254,3 +254,16 @@ func TestDiffCSVFarApartEdits(t *testing.T) {
 		t.Errorf("two nearby rows edited: %v", err)
 	}
 }
+
+// TestIncrementalAfterRestart: after a restart, the first edit of a CSV whose last-synced copy an
+// earlier run made is still read incrementally: the copy's block hashes are computed then.
+func TestIncrementalAfterRestart(t *testing.T) {
+	h := newFolderTest(t, map[string]string{"products.csv": productsOwned})
+	h.f.Close()
+	again := openFolderTest(t, h.dir, h.state, h.clock)
+	save(t, again.path("products.csv"), replace(t, productsOwned, "p2,Pear,2,", "p2,Pear,2.5,"))
+	again.waitValue("products", "p2", "price", cache.Number(2.5))
+	if n := again.logs.count("file changed", "incremental=true"); n != 1 {
+		t.Errorf("%d incremental reads of the first edit after a restart, want 1\n%s", n, again.logs)
+	}
+}
