@@ -41,6 +41,9 @@ type Folder struct {
 	Rescan    time.Duration // period of the full rescan that catches missed events; 0 for none
 	Workers   int           // files read at once; 2 when 0
 	Logger    *slog.Logger
+	// OnWritten, when set, is called after API changes were written into their files and none
+	// is left to write (see Idle), from the goroutine that writes them.
+	OnWritten func()
 
 	mu       sync.Mutex
 	files    map[string]*trackedFile // by file name, the files being served

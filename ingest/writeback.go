@@ -34,6 +34,8 @@ type writeBack struct {
 	dirty  map[string]*dirtyRows      // by collection: rows API writes changed, not yet written
 	failed map[string]error           // by file name: why its last write-back failed
 	wake   chan struct{}
+	// flushing is set while dirty rows taken from dirty are being written
+	flushing bool
 }
 
 // dirtyRows are the rows of one collection that API writes changed: by _id, and all of them
@@ -132,7 +134,16 @@ func (f *Folder) flush(ctx context.Context) time.Duration {
 	w.mu.Lock()
 	dirty := w.dirty
 	w.dirty = map[string]*dirtyRows{}
+	w.flushing = true
 	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.flushing = false
+		w.mu.Unlock()
+		if f.OnWritten != nil && f.Idle() {
+			f.OnWritten()
+		}
+	}()
 	byFile := map[string]map[string]*dirtyRows{}
 	f.mu.Lock()
 	for coll, d := range dirty {
@@ -173,6 +184,16 @@ func (f *Folder) flush(ctx context.Context) time.Duration {
 		}
 	}
 	return again
+}
+
+// Idle reports whether every API change committed so far is in its file: none waits to be
+// written, is being written, or failed. A caller that reads how far its change log was applied
+// and then finds the folder idle knows the files hold everything up to there.
+func (f *Folder) Idle() bool {
+	w := &f.wb
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.dirty) == 0 && !w.flushing && len(w.failed) == 0
 }
 
 // cmp0 returns the smaller of a and b, where 0 means none yet.

@@ -191,7 +191,24 @@ func (l *Log) Commit(ctx context.Context, cs cache.ChangeSet) (uint64, error) {
 			return 0, fmt.Errorf("collection %s: %w", cs.Collection, cache.ErrVersionConflict)
 		}
 	}
-	expected := l.subjects[cs.Collection]
+	expected, known := l.subjects[cs.Collection]
+	upTo := l.applied
+	l.mu.Unlock()
+	if !known {
+		// a collection with no change since this replica resumed: its last message is at most
+		// what was applied, unless the replica is still catching up
+		last, err := l.stream.GetLastMsgForSubject(ctx, subjectPrefix+cs.Collection)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+		case err != nil:
+			return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		case last.Sequence > upTo:
+			return 0, fmt.Errorf("collection %s: %w", cs.Collection, cache.ErrVersionConflict)
+		default:
+			expected = last.Sequence
+		}
+	}
+	l.mu.Lock()
 	id := uuid.NewString()
 	ch := make(chan applied, 1)
 	l.pending[id] = ch
@@ -239,6 +256,15 @@ func (l *Log) CatchUp(ctx context.Context, collection string) error {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return l.waitApplied(ctx, last.Sequence)
+}
+
+// CatchUpAll waits until this replica has applied every change the log holds now.
+func (l *Log) CatchUpAll(ctx context.Context) error {
+	info, err := l.stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return l.waitApplied(ctx, info.State.LastSeq)
 }
 
 // waitApplied waits until the stream sequence seq is applied.

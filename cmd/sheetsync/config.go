@@ -22,6 +22,7 @@ type Config struct {
 	Dir                  string
 	Addr                 string
 	StateDir             string
+	Replica              string
 	JWTPublicKey         string
 	AppID                string
 	SecretKey            string
@@ -69,6 +70,7 @@ func (c *Config) ParseFlags(args []string, stderr io.Writer) error {
 	str(&c.Dir, "dir", "SHEETSYNC_DIR", "the folder of spreadsheets to serve")
 	str(&c.Addr, "addr", "SHEETSYNC_ADDR", "HTTP listen address")
 	str(&c.StateDir, "state-dir", "SHEETSYNC_STATE_DIR", "private state (default <dir>/.sheetsync)")
+	str(&c.Replica, "replica", "SHEETSYNC_REPLICA", "this replica's name, unique per replica (default the host name)")
 	str(&c.JWTPublicKey, "jwt-public-key", "SHEETSYNC_JWT_PUBLIC_KEY", "v3: Wix's public key: PEM text, a file holding it, or one-line base64")
 	str(&c.AppID, "app-id", "SHEETSYNC_APP_ID", "v3: your Wix app id, the expected aud of Wix's tokens")
 	str(&c.SecretKey, "secret-key", "SHEETSYNC_SECRET_KEY", "legacy: the secretKey in the collection's configuration in Wix")
@@ -110,6 +112,12 @@ func (c *Config) Validate() error {
 	}
 	if c.StateDir == "" {
 		c.StateDir = filepath.Join(c.Dir, ".sheetsync")
+	}
+	if c.Replica == "" {
+		c.Replica, _ = os.Hostname()
+	}
+	if c.Replica == "" || strings.ContainsAny(c.Replica, " \t\r\n") {
+		return fmt.Errorf("--replica %q: want a name without spaces, unique per replica", c.Replica)
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("--addr %s: want host:port, like 127.0.0.1:8080 or :8080", c.Addr)

@@ -91,6 +91,7 @@ type Main struct {
 	Results *cache.Results
 	Server  *httpapi.Server
 	Folder  *ingest.Folder
+	journal *journal
 }
 
 // NewMain returns a Main with the default configuration.
@@ -120,7 +121,9 @@ func (m *Main) Run(ctx context.Context) error {
 		Committer: m.Store, Debounce: m.Config.Debounce, Rescan: m.Config.Rescan, Logger: m.Logger,
 	}
 	m.Store.Listen(folder.OnCommit) // API writes reach the files
-	if err := m.openServer(folder); err != nil {
+	m.journal = newJournal(m.Store, m.Config.StateDir)
+	folder.OnWritten = m.journal.saveWritten(folder) // set before the folder's writer starts
+	if err := m.openServer(folder, m.journal); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -129,6 +132,9 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.Folder = folder
+	if err := m.journal.open(ctx, m.Config.StateDir, m.Config.Replica, m.Logger); err != nil {
+		return fmt.Errorf("change log: %w", err)
+	}
 	m.Server.SetReady()
 	rows := 0
 	for _, c := range report.Collections {
@@ -140,7 +146,7 @@ func (m *Main) Run(ctx context.Context) error {
 }
 
 // openServer authenticates each protocol as DESIGN §2 says and starts listening.
-func (m *Main) openServer(files *ingest.Folder) error {
+func (m *Main) openServer(files *ingest.Folder, store httpapi.Store) error {
 	c := m.Config
 	v3 := httpapi.Auth{Mode: m.openMode(), AppID: c.AppID}
 	if c.JWTPublicKey != "" {
@@ -162,7 +168,7 @@ func (m *Main) openServer(files *ingest.Folder) error {
 	m.logAuth("legacy", legacy.Mode, "--secret-key")
 	srv, err := httpapi.NewServer(httpapi.Config{Addr: c.Addr, V3: v3, Legacy: legacy, Version: Version(), Logger: m.Logger, Files: files,
 		SaveIndexes: m.saveIndexes},
-		m.Store, &query.Engine{Results: m.Results, Indexes: indexes})
+		store, &query.Engine{Results: m.Results, Indexes: indexes})
 	if err != nil {
 		return err
 	}
@@ -205,6 +211,10 @@ func (m *Main) Close() error {
 			err = ferr
 		}
 	}
+	if m.journal != nil {
+		m.journal.close(m.Folder)
+		m.journal = nil
+	}
 	if m.Results != nil {
 		m.Results.Close()
 	}
@@ -240,26 +250,4 @@ func (m *Main) loadIndexes() (*query.Indexes, error) {
 }
 
 // saveIndexes keeps the index definitions in the state dir, replacing the file atomically.
-func (m *Main) saveIndexes(b []byte) error {
-	path := m.indexesPath()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".indexes.*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
+func (m *Main) saveIndexes(b []byte) error { return writeStateFile(m.indexesPath(), b) }

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/sheetsync/sheetsync/cache"
+	"github.com/sheetsync/sheetsync/cache/replica"
+	"github.com/sheetsync/sheetsync/ingest"
+)
+
+// journal is the store the API writes through. A write is committed through the change log, a
+// NATS JetStream stream on an embedded server in the state dir, before it is answered, so an
+// acknowledged write survives the process dying before the write reaches its file: at the next
+// start the files are read, and the changes after the last one known to be in them are applied
+// again and written (DESIGN §4; several replicas sharing the log come next).
+type journal struct {
+	store *cache.Store
+	log   atomic.Pointer[replica.Log]
+
+	server *replica.Embedded
+	conn   *nats.Conn
+	path   string // <state>/log.json: the last sequence the files are known to hold
+
+	mu      sync.Mutex
+	written uint64
+}
+
+// journalState is what log.json holds.
+type journalState struct {
+	Written uint64 `json:"written"`
+}
+
+func newJournal(store *cache.Store, stateDir string) *journal {
+	return &journal{store: store, path: filepath.Join(stateDir, "log.json")}
+}
+
+func (j *journal) Snapshot(name string) (*cache.Snapshot, error) { return j.store.Snapshot(name) }
+func (j *journal) Collections() []*cache.Snapshot                { return j.store.Collections() }
+
+// Commit commits through the log once it is open; before, writes are refused as unavailable.
+func (j *journal) Commit(ctx context.Context, cs cache.ChangeSet) (uint64, error) {
+	l := j.log.Load()
+	if l == nil {
+		return 0, fmt.Errorf("%w: sheetsync is still starting", cache.ErrUnavailable)
+	}
+	return l.Commit(ctx, cs)
+}
+
+// open starts the embedded server and the log, and applies the changes after the last one the
+// files are known to hold; they reach the files through the folder's write-back, which must
+// already call saveWritten.
+func (j *journal) open(ctx context.Context, stateDir, replicaName string, log *slog.Logger) error {
+	b, err := os.ReadFile(j.path)
+	var st journalState
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("reading %s: %w", j.path, err)
+	default:
+		if err := json.Unmarshal(b, &st); err != nil {
+			return fmt.Errorf("reading %s: %w (delete it to apply the whole change log again)", j.path, err)
+		}
+	}
+	j.written = st.Written
+	if j.server, err = replica.StartEmbedded(replica.EmbeddedOptions{StoreDir: filepath.Join(stateDir, "nats"), Name: replicaName}); err != nil {
+		return err
+	}
+	if j.conn, err = j.server.Connect(nats.Name("sheetsync " + replicaName)); err != nil {
+		return fmt.Errorf("connecting to the embedded NATS server: %w", err)
+	}
+	l, err := replica.OpenLog(ctx, j.conn, j.store, replica.LogOptions{Replica: replicaName, From: st.Written})
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := l.CatchUpAll(ctx); err != nil {
+		l.Close()
+		return err
+	}
+	if seq, _ := l.Applied(); seq > st.Written {
+		log.Info("changes not yet in the files applied again from the change log", "from", st.Written+1, "to", seq,
+			"took", time.Since(start).Round(time.Millisecond))
+	}
+	j.log.Store(l)
+	return nil
+}
+
+// saveWritten returns the callback that records, after a write-back, the last change the files
+// hold: how far the log was applied, read before finding the folder idle, so that every change
+// up to there had been handed to the write-back and is written.
+func (j *journal) saveWritten(folder *ingest.Folder) func() {
+	return func() {
+		l := j.log.Load()
+		if l == nil {
+			return
+		}
+		seq, _ := l.Applied()
+		if !folder.Idle() {
+			return
+		}
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		if seq <= j.written {
+			return
+		}
+		b, _ := json.Marshal(journalState{Written: seq})
+		if err := writeStateFile(j.path, b); err == nil {
+			j.written = seq
+		}
+	}
+}
+
+// close stops the log and the server; folder must be closed first (its last writes done), so
+// that the last change written is recorded.
+func (j *journal) close(folder *ingest.Folder) {
+	if folder != nil {
+		j.saveWritten(folder)()
+	}
+	if l := j.log.Load(); l != nil {
+		l.Close()
+	}
+	if j.conn != nil {
+		j.conn.Close()
+	}
+	if j.server != nil {
+		j.server.Shutdown()
+	}
+}
+
+// writeStateFile replaces a small file of the state dir atomically: a temporary file, synced,
+// renamed over it.
+func writeStateFile(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
