@@ -8,40 +8,71 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
-// startProcess runs this test binary as sheetsync serving dir and returns it with its URL.
-func startProcess(t *testing.T, dir string) (*exec.Cmd, string) {
+// process is this test binary running as sheetsync.
+type process struct {
+	cmd  *exec.Cmd
+	url  string
+	done chan struct{} // closed when its stderr ends: it exited
+	mu   sync.Mutex
+	log  strings.Builder
+}
+
+// logged returns what the process has logged so far.
+func (p *process) logged() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+// wait waits for the process to exit, its whole log read.
+func (p *process) wait() error {
+	<-p.done
+	return p.cmd.Wait()
+}
+
+// startProcess runs this test binary as sheetsync serving dir, and returns once it says where it
+// serves.
+func startProcess(t *testing.T, dir string) *process {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "--dir", dir, "--addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "SHEETSYNC_TEST_MAIN=1")
-	stderr, err := cmd.StderrPipe()
+	p := &process{cmd: exec.Command(os.Args[0], "serve", "--dir", dir, "--addr", "127.0.0.1:0"), done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), "SHEETSYNC_TEST_MAIN=1")
+	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		p.wait()
+	})
 	urls := make(chan string, 1)
 	go func() {
+		defer close(p.done)
 		sc := bufio.NewScanner(stderr)
 		re := regexp.MustCompile(`msg=serving url=(\S+)`)
 		for sc.Scan() {
+			p.mu.Lock()
+			p.log.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
 				urls <- m[1]
 			}
 		}
 	}()
 	select {
-	case url := <-urls:
-		return cmd, url
+	case p.url = <-urls:
+		return p
 	case <-time.After(60 * time.Second):
-		t.Fatal("the process did not say where it serves")
+		t.Fatalf("the process did not say where it serves:\n%s", p.logged())
 	}
-	return nil, ""
+	return nil
 }
 
 // TestKilledProcessKeepsWrites: writes acknowledged by a process killed with SIGKILL, wherever
@@ -58,7 +89,8 @@ func TestKilledProcessKeepsWrites(t *testing.T) {
 	if err := os.WriteFile(path, content, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd, url := startProcess(t, dir)
+	p := startProcess(t, dir)
+	url := p.url
 	const n = 20
 	for i := range n {
 		code, out := post(t, url+"/v3/items/insert", fmt.Sprintf(`{"collectionId":"products","items":[{"_id":"kept-%d","name":"kept %d","price":%d}]}`, i, i, i))
@@ -66,12 +98,12 @@ func TestKilledProcessKeepsWrites(t *testing.T) {
 			t.Fatalf("insert %d: %d %v", i, code, out)
 		}
 	}
-	if err := cmd.Process.Kill(); err != nil { // SIGKILL: no shutdown, no last write
+	if err := p.cmd.Process.Kill(); err != nil { // SIGKILL: no shutdown, no last write
 		t.Fatal(err)
 	}
-	cmd.Wait()
+	p.wait()
 
-	_, url = startProcess(t, dir)
+	url = startProcess(t, dir).url
 	if code, out := post(t, url+"/v3/items/count", `{"collectionId":"products","filter":{"_id":{"$startsWith":"kept-"}}}`); code != 200 || out["totalCount"].(float64) != n {
 		t.Errorf("after the restart: %d %v, want all %d acknowledged inserts", code, out, n)
 	}

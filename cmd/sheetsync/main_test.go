@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -14,9 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -333,44 +330,15 @@ func TestProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a process")
 	}
-	cmd := exec.Command(os.Args[0], "serve", "--dir", copySamples(t), "--addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "SHEETSYNC_TEST_MAIN=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	urls := make(chan string, 1)
-	var log bytes.Buffer
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(stderr)
-		re := regexp.MustCompile(`msg=serving url=(\S+)`)
-		for sc.Scan() {
-			log.WriteString(sc.Text() + "\n")
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				urls <- m[1]
-			}
-		}
-	}()
-	var url string
-	select {
-	case url = <-urls:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the process did not say where it serves")
-	}
-	if code, out := post(t, url+"/v3/items/count", `{"collectionId":"stores-Staff"}`); code != 200 || out["totalCount"].(float64) != 30 {
+	p := startProcess(t, copySamples(t))
+	if code, out := post(t, p.url+"/v3/items/count", `{"collectionId":"stores-Staff"}`); code != 200 || out["totalCount"].(float64) != 30 {
 		t.Errorf("count: %d %v", code, out)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	go func() { exited <- p.wait() }()
 	select {
 	case err := <-exited:
 		if err != nil {
@@ -379,9 +347,8 @@ func TestProcess(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("the process did not exit after SIGTERM")
 	}
-	<-done
-	if !strings.Contains(log.String(), "shutting down") {
-		t.Errorf("log has no shutdown line:\n%s", log.String())
+	if !strings.Contains(p.logged(), "shutting down") {
+		t.Errorf("log has no shutdown line:\n%s", p.logged())
 	}
 }
 
