@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -72,6 +73,9 @@ type LogOptions struct {
 	// its last message up to From, for the optimistic concurrency of the next write.
 	From     uint64
 	Subjects map[string]uint64
+	// MaxBytes bounds the stream: the oldest changes go beyond it (0 keeps every change). A
+	// replica resuming from a change no longer held cannot catch up from the log alone.
+	MaxBytes int64
 	Logger   *slog.Logger
 }
 
@@ -91,6 +95,8 @@ func OpenLog(ctx context.Context, nc *nats.Conn, store *cache.Store, o LogOption
 		Storage:    jetstream.FileStorage,
 		Duplicates: 2 * time.Minute, // a retried publish with the same id is stored once
 		MaxMsgSize: maxMessage,
+		MaxBytes:   cmp.Or(o.MaxBytes, -1),
+		Discard:    jetstream.DiscardOld,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: creating stream %s: %v", ErrUnavailable, name, err)

@@ -302,3 +302,36 @@ func TestLogHaltsOnNewerVersion(t *testing.T) {
 		t.Errorf("applied moved from %d to %d, n %v", before, after, counterOf(store))
 	}
 }
+
+// TestLogMaxBytes: a bounded stream drops its oldest changes beyond MaxBytes, and writes go on.
+func TestLogMaxBytes(t *testing.T) {
+	e := startServer(t)
+	nc, err := e.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	store := cache.NewStore()
+	l, err := OpenLog(context.Background(), nc, store, LogOptions{Replica: "a", MaxBytes: 8 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	table := counterTable(t)
+	if _, err := l.Commit(ctx, cache.ChangeSet{Collection: "counter", Replace: &table}); err != nil {
+		t.Fatal(err)
+	}
+	for n := 1; n <= 200; n++ {
+		if _, err := l.Commit(ctx, cache.ChangeSet{Collection: "counter", Update: []cache.Item{{cache.FieldID: cache.Text("c"), "n": cache.Number(float64(n))}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	info, err := l.stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Bytes > 8<<10 || info.State.FirstSeq == 1 || counterOf(store) != 200 {
+		t.Errorf("stream holds %d bytes from sequence %d; n is %v", info.State.Bytes, info.State.FirstSeq, counterOf(store))
+	}
+}

@@ -37,6 +37,11 @@ type journal struct {
 	written uint64
 }
 
+// journalBytes bounds the embedded change log on disk. One process needs only the changes after
+// the last one its files hold, seconds old, so the oldest are dropped once it holds this much
+// (a few million writes).
+const journalBytes = 1 << 30
+
 // journalState is what log.json holds.
 type journalState struct {
 	Written uint64 `json:"written"`
@@ -80,7 +85,7 @@ func (j *journal) open(ctx context.Context, stateDir, replicaName string, log *s
 	if j.conn, err = j.server.Connect(nats.Name("sheetsync " + replicaName)); err != nil {
 		return fmt.Errorf("connecting to the embedded NATS server: %w", err)
 	}
-	l, err := replica.OpenLog(ctx, j.conn, j.store, replica.LogOptions{Replica: replicaName, From: st.Written})
+	l, err := replica.OpenLog(ctx, j.conn, j.store, replica.LogOptions{Replica: replicaName, From: st.Written, MaxBytes: journalBytes})
 	if err != nil {
 		return err
 	}
