@@ -92,6 +92,7 @@ type Main struct {
 	Server  *httpapi.Server
 	Folder  *ingest.Folder
 	journal *journal
+	unlock  func()
 }
 
 // NewMain returns a Main with the default configuration.
@@ -107,6 +108,11 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.Logger = newLogger(m.Stderr, m.Config.LogFormat)
+	unlock, err := lockStateDir(m.Config.StateDir)
+	if err != nil {
+		return err
+	}
+	m.unlock = unlock
 	dir, _ := filepath.Abs(m.Config.Dir)
 	m.Logger.Info("sheetsync starting", "version", Version(), "dir", dir, "addr", m.Config.Addr, "read_only", m.Config.ReadOnly)
 	m.Store = cache.NewStore()
@@ -214,6 +220,10 @@ func (m *Main) Close() error {
 	if m.journal != nil {
 		m.journal.close(m.Folder)
 		m.journal = nil
+	}
+	if m.unlock != nil {
+		m.unlock()
+		m.unlock = nil
 	}
 	if m.Results != nil {
 		m.Results.Close()

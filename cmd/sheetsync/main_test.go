@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -406,5 +407,20 @@ func TestServeKeepsIndexes(t *testing.T) {
 	_, out = post(t, again.Server.URL()+"/v3/indexes/list", `{"collectionId":"products"}`)
 	if !strings.Contains(fmt.Sprint(out["indexes"]), "by_sku") {
 		t.Errorf("after a restart the indexes are %v", out["indexes"])
+	}
+}
+
+// TestServeTwiceOnOneStateDir: a second sheetsync on the same state dir refuses to start, naming
+// the first, instead of writing the same files and change log.
+func TestServeTwiceOnOneStateDir(t *testing.T) {
+	dir := copySamples(t)
+	MustRunMain(t, dir, nil)
+	m := NewMain()
+	m.Stderr = io.Discard
+	m.Config.Dir, m.Config.Addr = dir, "127.0.0.1:0"
+	err := m.Run(context.Background())
+	defer m.Close()
+	if err == nil || !strings.Contains(err.Error(), "another sheetsync (pid "+strconv.Itoa(os.Getpid())+")") {
+		t.Fatalf("second serve on one state dir: %v", err)
 	}
 }
