@@ -50,6 +50,7 @@ type Log struct {
 	mu       sync.Mutex
 	applied  uint64            // stream sequence of the last message applied
 	subjects map[string]uint64 // collection -> stream sequence of its last applied message
+	onHalt   func(error)
 	pending  map[string]chan applied
 	changed  chan struct{} // closed and replaced whenever applied moves
 	// halted is set when a message needs a newer build (a *VersionError): nothing after it is
@@ -73,6 +74,9 @@ type LogOptions struct {
 	// its last message up to From, for the optimistic concurrency of the next write.
 	From     uint64
 	Subjects map[string]uint64
+	// OnHalt, when set, is called once if the replica stops applying changes (Err), so that it
+	// can say it is not ready.
+	OnHalt func(error)
 	// MaxBytes bounds the stream: the oldest changes go beyond it (0 keeps every change). A
 	// replica resuming from a change no longer held cannot catch up from the log alone.
 	MaxBytes int64
@@ -102,7 +106,7 @@ func OpenLog(ctx context.Context, nc *nats.Conn, store *cache.Store, o LogOption
 		return nil, fmt.Errorf("%w: creating stream %s: %v", ErrUnavailable, name, err)
 	}
 	l := &Log{store: store, js: js, stream: stream, name: name, replica: o.Replica, log: o.Logger,
-		applied: o.From, subjects: map[string]uint64{}, pending: map[string]chan applied{}, changed: make(chan struct{})}
+		applied: o.From, subjects: map[string]uint64{}, onHalt: o.OnHalt, pending: map[string]chan applied{}, changed: make(chan struct{})}
 	if l.log == nil {
 		l.log = slog.Default()
 	}
@@ -144,11 +148,16 @@ func (l *Log) handle(msg jetstream.Msg) {
 	var newer *VersionError
 	if errors.As(err, &newer) {
 		l.mu.Lock()
-		if l.halted == nil {
+		first := l.halted == nil
+		if first {
 			l.halted = fmt.Errorf("change log message %d: %w", seq, err)
 			l.log.Error("a change in the log needs a newer sheetsync; this replica stops applying changes until it is upgraded", "seq", seq, "err", err)
 		}
+		halted := l.halted
 		l.mu.Unlock()
+		if first && l.onHalt != nil {
+			l.onHalt(halted)
+		}
 		return
 	}
 	if err != nil {

@@ -277,23 +277,38 @@ func TestLogServerRestart(t *testing.T) {
 // writes fail with ErrUnavailable.
 func TestLogHaltsOnNewerVersion(t *testing.T) {
 	e := startServer(t)
-	store, l := replicaOn(t, e, "old", 0, nil)
-	ctx := context.Background()
-	table := counterTable(t)
-	if _, err := l.Commit(ctx, cache.ChangeSet{Collection: "counter", Replace: &table}); err != nil {
-		t.Fatal(err)
-	}
 	nc, err := e.Connect()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
+	store := cache.NewStore()
+	halts := make(chan error, 2)
+	l, err := OpenLog(context.Background(), nc, store, LogOptions{Replica: "old", OnHalt: func(err error) { halts <- err }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	table := counterTable(t)
+	if _, err := l.Commit(ctx, cache.ChangeSet{Collection: "counter", Replace: &table}); err != nil {
+		t.Fatal(err)
+	}
 	// a message from a newer replica: the magic, then version 2
 	if err := nc.Publish(subjectPrefix+"counter", []byte("SSCS\x02")); err != nil {
 		t.Fatal(err)
 	}
 	nc.Flush()
 	waitFor(t, "the replica halts", func() bool { return l.Err() != nil })
+	select {
+	case err := <-halts:
+		var ve *VersionError
+		if !errors.As(err, &ve) {
+			t.Errorf("OnHalt got %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("OnHalt was not called")
+	}
 	before, _ := l.Applied()
 	if _, err := l.Commit(ctx, cache.ChangeSet{Collection: "counter", Update: []cache.Item{{cache.FieldID: cache.Text("c"), "n": cache.Number(1)}}}); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("a write on a halted replica: %v", err)

@@ -66,7 +66,7 @@ func (j *journal) Commit(ctx context.Context, cs cache.ChangeSet) (uint64, error
 // open starts the embedded server and the log, and applies the changes after the last one the
 // files are known to hold; they reach the files through the folder's write-back, which must
 // already call saveWritten.
-func (j *journal) open(ctx context.Context, stateDir, replicaName string, log *slog.Logger) error {
+func (j *journal) open(ctx context.Context, stateDir, replicaName string, log *slog.Logger, onHalt func(error)) error {
 	b, err := os.ReadFile(j.path)
 	var st journalState
 	switch {
@@ -85,7 +85,7 @@ func (j *journal) open(ctx context.Context, stateDir, replicaName string, log *s
 	if j.conn, err = j.server.Connect(nats.Name("sheetsync " + replicaName)); err != nil {
 		return fmt.Errorf("connecting to the embedded NATS server: %w", err)
 	}
-	l, err := replica.OpenLog(ctx, j.conn, j.store, replica.LogOptions{Replica: replicaName, From: st.Written, MaxBytes: journalBytes})
+	l, err := replica.OpenLog(ctx, j.conn, j.store, replica.LogOptions{Replica: replicaName, From: st.Written, MaxBytes: journalBytes, OnHalt: onHalt})
 	if err != nil {
 		return err
 	}
@@ -99,6 +99,14 @@ func (j *journal) open(ctx context.Context, stateDir, replicaName string, log *s
 			"took", time.Since(start).Round(time.Millisecond))
 	}
 	j.log.Store(l)
+	return nil
+}
+
+// err reports why the log stopped applying changes, or nil.
+func (j *journal) err() error {
+	if l := j.log.Load(); l != nil {
+		return l.Err()
+	}
 	return nil
 }
 

@@ -138,10 +138,15 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.Folder = folder
-	if err := m.journal.open(ctx, m.Config.StateDir, m.Config.Replica, m.Logger); err != nil {
+	notReady := func(err error) { m.Server.SetNotReady("the change log stopped: " + err.Error()) }
+	if err := m.journal.open(ctx, m.Config.StateDir, m.Config.Replica, m.Logger, notReady); err != nil {
 		return fmt.Errorf("change log: %w", err)
 	}
-	m.Server.SetReady()
+	if err := m.journal.err(); err != nil {
+		notReady(err) // halted while catching up: it stays not ready
+	} else {
+		m.Server.SetReady()
+	}
 	rows := 0
 	for _, c := range report.Collections {
 		rows += c.Rows
