@@ -154,6 +154,10 @@ func (l *Log) handle(msg jetstream.Msg) {
 			l.log.Error("a change in the log needs a newer sheetsync; this replica stops applying changes until it is upgraded", "seq", seq, "err", err)
 		}
 		halted := l.halted
+		if first {
+			close(l.changed) // wake those waiting for changes that will not come
+			l.changed = make(chan struct{})
+		}
 		l.mu.Unlock()
 		if first && l.onHalt != nil {
 			l.onHalt(halted)
@@ -286,10 +290,13 @@ func (l *Log) CatchUpAll(ctx context.Context) error {
 func (l *Log) waitApplied(ctx context.Context, seq uint64) error {
 	for {
 		l.mu.Lock()
-		done, changed := l.applied >= seq, l.changed
+		done, changed, halted := l.applied >= seq, l.changed, l.halted
 		l.mu.Unlock()
 		if done {
 			return nil
+		}
+		if halted != nil {
+			return fmt.Errorf("%w: %v", ErrUnavailable, halted)
 		}
 		select {
 		case <-changed:

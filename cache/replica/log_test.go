@@ -313,6 +313,9 @@ func TestLogHaltsOnNewerVersion(t *testing.T) {
 	if _, err := l.Commit(ctx, cache.ChangeSet{Collection: "counter", Update: []cache.Item{{cache.FieldID: cache.Text("c"), "n": cache.Number(1)}}}); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("a write on a halted replica: %v", err)
 	}
+	if err := l.CatchUpAll(ctx); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("catching up past the newer change: %v", err)
+	}
 	if after, _ := l.Applied(); after != before || counterOf(store) != 0 {
 		t.Errorf("applied moved from %d to %d, n %v", before, after, counterOf(store))
 	}
