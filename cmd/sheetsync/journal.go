@@ -79,7 +79,7 @@ func (j *journal) open(ctx context.Context, stateDir, replicaName string, log *s
 		}
 	}
 	j.written = st.Written
-	if j.server, err = replica.StartEmbedded(replica.EmbeddedOptions{StoreDir: filepath.Join(stateDir, "nats"), Name: replicaName}); err != nil {
+	if j.server, err = replica.StartEmbedded(replica.EmbeddedOptions{StoreDir: filepath.Join(stateDir, "nats")}); err != nil {
 		return err
 	}
 	if j.conn, err = j.server.Connect(nats.Name("sheetsync " + replicaName)); err != nil {
