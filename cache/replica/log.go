@@ -44,6 +44,7 @@ type Log struct {
 	stream  jetstream.Stream
 	name    string
 	replica string
+	start   uint64 // the sequence the store reflected when the log opened
 	log     *slog.Logger
 	consume jetstream.ConsumeContext
 
@@ -72,7 +73,10 @@ type LogOptions struct {
 	// From is the stream sequence this replica's store already reflects (its state dir says
 	// so); messages after it are applied. Subjects holds, for each collection, the sequence of
 	// its last message up to From, for the optimistic concurrency of the next write.
-	From     uint64
+	From uint64
+	// FromEnd applies only the changes published from now on: for a store that already reflects
+	// the whole log, or whose position in it is unknown.
+	FromEnd  bool
 	Subjects map[string]uint64
 	// OnHalt, when set, is called once if the replica stops applying changes (Err), so that it
 	// can say it is not ready.
@@ -105,7 +109,23 @@ func OpenLog(ctx context.Context, nc *nats.Conn, store *cache.Store, o LogOption
 	if err != nil {
 		return nil, fmt.Errorf("%w: creating stream %s: %v", ErrUnavailable, name, err)
 	}
-	l := &Log{store: store, js: js, stream: stream, name: name, replica: o.Replica, log: o.Logger,
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	switch last := info.State.LastSeq; {
+	case o.FromEnd:
+		o.From = last
+	case last < o.From:
+		// the log holds less than this store applied: it was reset (its files deleted, another
+		// cluster); go on from its end rather than wait for sequences that were given out before
+		if o.Logger != nil {
+			o.Logger.Warn("the change log ends before the change this replica last applied; it was reset, going on from its end",
+				"stream", name, "applied", o.From, "log_ends", last)
+		}
+		o.From = last
+	}
+	l := &Log{store: store, js: js, stream: stream, name: name, replica: o.Replica, log: o.Logger, start: o.From,
 		applied: o.From, subjects: map[string]uint64{}, onHalt: o.OnHalt, pending: map[string]chan applied{}, changed: make(chan struct{})}
 	if l.log == nil {
 		l.log = slog.Default()
@@ -305,6 +325,10 @@ func (l *Log) waitApplied(ctx context.Context, seq uint64) error {
 		}
 	}
 }
+
+// Start returns the stream sequence this replica's store reflected when the log opened: From,
+// or the log's end for FromEnd or a log that was reset.
+func (l *Log) Start() uint64 { return l.start }
 
 // Err reports why this replica stopped applying changes (a change that needs a newer build), or
 // nil; a replica that stopped is not ready.

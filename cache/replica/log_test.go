@@ -353,3 +353,19 @@ func TestLogMaxBytes(t *testing.T) {
 		t.Errorf("stream holds %d bytes from sequence %d; n is %v", info.State.Bytes, info.State.FirstSeq, counterOf(store))
 	}
 }
+
+// TestLogReset: a replica that applied more than the log now holds (its files were deleted)
+// goes on from the log's end instead of waiting for sequences already given out.
+func TestLogReset(t *testing.T) {
+	e := startServer(t)
+	store, l := replicaOn(t, e, "a", 100, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	table := counterTable(t)
+	if _, err := l.Commit(ctx, cache.ChangeSet{Collection: "counter", Replace: &table}); err != nil {
+		t.Fatal(err)
+	}
+	if counterOf(store) != 0 {
+		t.Errorf("after a commit on a reset log: n %v", counterOf(store))
+	}
+}

@@ -69,33 +69,48 @@ func (j *journal) Commit(ctx context.Context, cs cache.ChangeSet) (uint64, error
 func (j *journal) open(ctx context.Context, stateDir, replicaName string, log *slog.Logger, onHalt func(error)) error {
 	b, err := os.ReadFile(j.path)
 	var st journalState
+	fromEnd := false
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
+		// nothing recorded: a new state dir, or log.json was deleted. Applying the whole log again
+		// could put old values over newer edits in the files, so go on from its end.
+		fromEnd = true
 	case err != nil:
 		return fmt.Errorf("reading %s: %w", j.path, err)
 	default:
 		if err := json.Unmarshal(b, &st); err != nil {
-			return fmt.Errorf("reading %s: %w (delete it to apply the whole change log again)", j.path, err)
+			return fmt.Errorf("reading %s: %w (delete it to go on from the end of the change log; writes not yet in the files are then lost)", j.path, err)
 		}
 	}
-	j.written = st.Written
 	if j.server, err = replica.StartEmbedded(replica.EmbeddedOptions{StoreDir: filepath.Join(stateDir, "nats")}); err != nil {
 		return err
 	}
 	if j.conn, err = j.server.Connect(nats.Name("sheetsync " + replicaName)); err != nil {
 		return fmt.Errorf("connecting to the embedded NATS server: %w", err)
 	}
-	l, err := replica.OpenLog(ctx, j.conn, j.store, replica.LogOptions{Replica: replicaName, From: st.Written, MaxBytes: journalBytes, OnHalt: onHalt})
+	l, err := replica.OpenLog(ctx, j.conn, j.store, replica.LogOptions{Replica: replicaName, From: st.Written, FromEnd: fromEnd,
+		MaxBytes: journalBytes, OnHalt: onHalt, Logger: log})
 	if err != nil {
 		return err
 	}
+	// record where the log starts for this store (after a reset too) before any write can be
+	// acknowledged: from here on a restart replays what the files may lack
+	from := l.Start()
+	b, _ = json.Marshal(journalState{Written: from})
+	if err := writeStateFile(j.path, b); err != nil {
+		l.Close()
+		return fmt.Errorf("writing %s: %w", j.path, err)
+	}
+	j.mu.Lock()
+	j.written = from
+	j.mu.Unlock()
 	start := time.Now()
 	if err := l.CatchUpAll(ctx); err != nil {
 		l.Close()
 		return err
 	}
-	if seq, _ := l.Applied(); seq > st.Written {
-		log.Info("changes not yet in the files applied again from the change log", "from", st.Written+1, "to", seq,
+	if seq, _ := l.Applied(); seq > from {
+		log.Info("changes not yet in the files applied again from the change log", "from", from+1, "to", seq,
 			"took", time.Since(start).Round(time.Millisecond))
 	}
 	j.log.Store(l)
