@@ -86,7 +86,7 @@ func encodeCSV(w io.Writer, r *csvReader, d csvDialect, edit recordEdit, tail fu
 		if drop || len(ps) == 0 {
 			return nil, drop
 		}
-		rec = patchCSVRecord(rec[:0], d, raw, spans, ps)
+		rec = patchCSVRecord(rec[:0], d, raw, spans, ps, nil)
 		return rec, false
 	}
 	return encodeCSVWith(w, r, d, rewrite, tail)
@@ -163,7 +163,7 @@ func copyCSV(w io.Writer, r *csvReader, d csvDialect, rewrite recordRewrite, tai
 		}
 		rec = rec[:0]
 		if len(ps) > 0 {
-			rec = patchCSVRecord(rec, d, nil, nil, ps)
+			rec = patchCSVRecord(rec, d, nil, nil, ps, nil)
 		}
 		rec = append(rec, term...)
 		if _, err := w.Write(rec); err != nil {
@@ -175,13 +175,22 @@ func copyCSV(w io.Writer, r *csvReader, d csvDialect, rewrite recordRewrite, tai
 }
 
 // patchCSVRecord appends the record raw, whose fields are at spans, with ps (one record's
-// patches, by column) applied, and its terminator.
-func patchCSVRecord(b []byte, d csvDialect, raw []byte, spans [][2]int, ps []cellPatch) []byte {
-	width := max(len(spans), ps[len(ps)-1].col+1)
+// patches, by column) applied and the columns of cut (sorted) left out, and its terminator.
+func patchCSVRecord(b []byte, d csvDialect, raw []byte, spans [][2]int, ps []cellPatch, cut []int) []byte {
+	width := len(spans)
+	if len(ps) > 0 {
+		width = max(width, ps[len(ps)-1].col+1)
+	}
+	first := true
 	for col := range width {
-		if col > 0 {
+		if len(cut) > 0 && cut[0] == col {
+			cut = cut[1:]
+			continue
+		}
+		if !first {
 			b = append(b, d.comma)
 		}
+		first = false
 		switch {
 		case len(ps) > 0 && ps[0].col == col:
 			b = appendCSVField(b, d, ps[0].value)

@@ -3,7 +3,6 @@ package ingest
 import (
 	"fmt"
 	"io"
-	"slices"
 
 	"github.com/xuri/excelize/v2"
 
@@ -40,32 +39,8 @@ func reshapeCSV(path string, rs reshape) (uint64, error) {
 		if idx < rs.header || (len(ps) == 0 && (len(rs.cut) == 0 || rs.cut[0] >= len(spans))) {
 			return nil, false
 		}
-		rec = rec[:0]
-		width := len(spans)
-		if len(ps) > 0 {
-			width = max(width, ps[len(ps)-1].col+1)
-		}
-		first := true
-		for col := range width {
-			if _, cut := slices.BinarySearch(rs.cut, col); cut {
-				continue
-			}
-			if !first {
-				rec = append(rec, d.comma)
-			}
-			first = false
-			switch {
-			case len(ps) > 0 && ps[0].col == col:
-				rec = appendCSVField(rec, d, ps[0].value)
-				ps = ps[1:]
-			case col < len(spans):
-				rec = append(rec, raw[spans[col][0]:spans[col][1]]...)
-			}
-		}
-		if len(spans) > 0 {
-			return append(rec, raw[spans[len(spans)-1][1]:]...), false
-		}
-		return append(rec, raw...), false
+		rec = patchCSVRecord(rec[:0], d, raw, spans, ps, rs.cut)
+		return rec, false
 	}
 	tail := func(count int) [][]cellPatch {
 		if count <= rs.header && len(rs.names) > 0 {
