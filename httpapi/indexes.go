@@ -38,12 +38,11 @@ func (s *Server) handleIndexesList(_ context.Context, req *v3CollectionID, _ *v3
 	if err != nil {
 		return nil, err
 	}
-	var list []query.Index
-	if x := s.indexes(); x != nil {
-		list = x.List(snap)
-	} else if _, ok := snap.Schema().Index(cache.FieldID); ok {
-		list = []query.Index{{Name: "_id_", Fields: []query.IndexField{{Path: cache.FieldID, Order: "ASC"}}, Unique: true, Status: "ACTIVE"}}
+	x := s.indexes()
+	if x == nil {
+		x = query.NewIndexes() // no secondary indexes: the built-in _id index alone
 	}
+	list := x.List(snap)
 	if list == nil {
 		list = []query.Index{}
 	}
