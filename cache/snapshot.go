@@ -142,6 +142,14 @@ func (s *Snapshot) Column(i int) *Column { return s.cols[i] }
 // Value returns the cell of field i at row r.
 func (s *Snapshot) Value(r RowID, field int) Value { return s.cols[field].Value(r) }
 
+// ID returns the _id of row r, "" when the collection has no _id field.
+func (s *Snapshot) ID(r RowID) string {
+	if s.idCol < 0 {
+		return ""
+	}
+	return s.cols[s.idCol].Value(r).Str()
+}
+
 // Lookup returns the live row whose _id is id.
 func (s *Snapshot) Lookup(id string) (RowID, bool) {
 	if s.ids == nil {

@@ -96,7 +96,7 @@ func (s *Server) handleItemsQueryReferenced(_ context.Context, req *v3QueryRefer
 		if v.IsNull() || v.Str() == "" {
 			return true
 		}
-		ref := v3Reference{ReferringItemID: snap.Value(r, idField(snap)).Str(), ReferencedItemID: v.Str()}
+		ref := v3Reference{ReferringItemID: snap.ID(r), ReferencedItemID: v.Str()}
 		if (referring == nil || referring[ref.ReferringItemID]) && (referenced == nil || referenced[ref.ReferencedItemID]) {
 			found = append(found, ref)
 		}
@@ -155,11 +155,6 @@ func setOf(ids []string) map[string]bool {
 		m[id] = true
 	}
 	return m
-}
-
-func idField(s *cache.Snapshot) int {
-	i, _ := s.Schema().Index(cache.FieldID)
-	return i
 }
 
 // handleInsertReferences is POST /v3/items/insert-references (spec v3 §6.10): each reference

@@ -42,7 +42,7 @@ func planWrite(sh *trackedSheet, cur *cache.Snapshot, d *dirtyRows) *sheetWrite 
 			ids[id] = struct{}{}
 		}
 		base.Rows(func(r cache.RowID) bool {
-			ids[base.Value(r, idField(base)).Str()] = struct{}{}
+			ids[base.ID(r)] = struct{}{}
 			return true
 		})
 	}
@@ -138,11 +138,6 @@ func planWrite(sh *trackedSheet, cur *cache.Snapshot, d *dirtyRows) *sheetWrite 
 	sortPatches(w.header)
 	w.cols = w.cols.named(keys)
 	return w
-}
-
-func idField(s *cache.Snapshot) int {
-	i, _ := s.Schema().Index(cache.FieldID)
-	return i
 }
 
 // sortPatches orders one row's patches by column.
