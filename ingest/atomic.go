@@ -22,6 +22,13 @@ func writeFileAtomic(path string, write func(w io.Writer) error) (hash uint64, e
 	return writeAtomic(path, write, true, nil)
 }
 
+// WriteFileAtomic replaces the file at path with data as writeFileAtomic does (temporary file,
+// sync, rename), for the small files of sheetsync's state dir that cmd keeps.
+func WriteFileAtomic(path string, data []byte) error {
+	_, err := writeFileAtomic(path, func(w io.Writer) error { _, err := w.Write(data); return err })
+	return err
+}
+
 // writeFileAtomicIf is writeFileAtomic that calls guard just before the rename and leaves the
 // file as it is when guard fails: write-back checks that nobody saved the file meanwhile.
 func writeFileAtomicIf(path string, write func(w io.Writer) error, guard func() error) (uint64, error) {

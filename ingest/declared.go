@@ -3,7 +3,6 @@ package ingest
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"io/fs"
 	"log/slog"
 	"maps"
@@ -128,6 +127,5 @@ func (d *declaredTypes) saveLocked() error {
 	if err := os.MkdirAll(filepath.Dir(d.path), 0o755); err != nil {
 		return err
 	}
-	_, err = writeFileAtomic(d.path, func(w io.Writer) error { _, err := w.Write(b); return err })
-	return err
+	return WriteFileAtomic(d.path, b)
 }

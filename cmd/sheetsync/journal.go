@@ -97,7 +97,7 @@ func (j *journal) open(ctx context.Context, stateDir, replicaName string, log *s
 	// acknowledged: from here on a restart replays what the files may lack
 	from := l.Start()
 	b, _ = json.Marshal(journalState{Written: from})
-	if err := writeStateFile(j.path, b); err != nil {
+	if err := ingest.WriteFileAtomic(j.path, b); err != nil {
 		l.Close()
 		return fmt.Errorf("writing %s: %w", j.path, err)
 	}
@@ -144,7 +144,7 @@ func (j *journal) saveWritten(folder *ingest.Folder) func() {
 			return
 		}
 		b, _ := json.Marshal(journalState{Written: seq})
-		if err := writeStateFile(j.path, b); err == nil {
+		if err := ingest.WriteFileAtomic(j.path, b); err == nil {
 			j.written = seq
 		}
 	}
@@ -165,29 +165,4 @@ func (j *journal) close(folder *ingest.Folder) {
 	if j.server != nil {
 		j.server.Shutdown()
 	}
-}
-
-// writeStateFile replaces a small file of the state dir atomically: a temporary file, synced,
-// renamed over it.
-func writeStateFile(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -265,4 +265,4 @@ func (m *Main) loadIndexes() (*query.Indexes, error) {
 }
 
 // saveIndexes keeps the index definitions in the state dir, replacing the file atomically.
-func (m *Main) saveIndexes(b []byte) error { return writeStateFile(m.indexesPath(), b) }
+func (m *Main) saveIndexes(b []byte) error { return ingest.WriteFileAtomic(m.indexesPath(), b) }
