@@ -26,7 +26,7 @@ func startServer(t *testing.T) *Embedded {
 }
 
 // replicaOn opens a store and its log on the server, as one replica.
-func replicaOn(t *testing.T, e *Embedded, name string, from uint64, subjects map[string]uint64) (*cache.Store, *Log) {
+func replicaOn(t *testing.T, e *Embedded, o LogOptions) (*cache.Store, *Log) {
 	t.Helper()
 	nc, err := e.Connect(nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
 	if err != nil {
@@ -34,7 +34,7 @@ func replicaOn(t *testing.T, e *Embedded, name string, from uint64, subjects map
 	}
 	t.Cleanup(nc.Close)
 	store := cache.NewStore()
-	l, err := OpenLog(context.Background(), nc, store, LogOptions{Replica: name, From: from, Subjects: subjects})
+	l, err := OpenLog(context.Background(), nc, store, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func increment(ctx context.Context, store *cache.Store, l *Log) error {
 // version it made there.
 func TestLogReadYourWrites(t *testing.T) {
 	e := startServer(t)
-	store, l := replicaOn(t, e, "a", 0, nil)
+	store, l := replicaOn(t, e, LogOptions{Replica: "a"})
 	ctx := context.Background()
 	table := counterTable(t)
 	if _, err := l.Commit(ctx, cache.ChangeSet{Collection: "counter", Replace: &table}); err != nil {
@@ -141,7 +141,7 @@ func TestLogConvergeNoLostUpdate(t *testing.T) {
 	var stores []*cache.Store
 	var logs []*Log
 	for _, name := range []string{"a", "b", "c"} {
-		s, l := replicaOn(t, e, name, 0, nil)
+		s, l := replicaOn(t, e, LogOptions{Replica: name})
 		stores, logs = append(stores, s), append(logs, l)
 	}
 	ctx := context.Background()
@@ -189,7 +189,7 @@ func TestLogConvergeNoLostUpdate(t *testing.T) {
 // only the changes after it, and a new replica replaying from the start reaches the same state.
 func TestLogResume(t *testing.T) {
 	e := startServer(t)
-	_, l := replicaOn(t, e, "a", 0, nil)
+	_, l := replicaOn(t, e, LogOptions{Replica: "a"})
 	ctx := context.Background()
 	table := counterTable(t)
 	if _, err := l.Commit(ctx, cache.ChangeSet{Collection: "counter", Replace: &table}); err != nil {
@@ -202,11 +202,11 @@ func TestLogResume(t *testing.T) {
 	}
 	from, _ := l.Applied()
 	l.Close()
-	fresh, _ := replicaOn(t, e, "new", 0, nil)
+	fresh, _ := replicaOn(t, e, LogOptions{Replica: "new"})
 	waitFor(t, "a new replica replays to 5", func() bool { return counterOf(fresh) == 5 })
 
 	// the stopped replica's store held n=5 at sequence from; it resumes after it
-	resumed, l2 := replicaOn(t, e, "a", from, nil) // the per-collection sequences are looked up when needed
+	resumed, l2 := replicaOn(t, e, LogOptions{Replica: "a", From: from}) // the per-collection sequences are looked up when needed
 	if _, err := resumed.Commit(ctx, cache.ChangeSet{Collection: "counter", Replace: &table}); err != nil {
 		t.Fatal(err) // the store as its files would give it, before the log's tail
 	}
@@ -277,24 +277,19 @@ func TestLogServerRestart(t *testing.T) {
 // writes fail with ErrUnavailable.
 func TestLogHaltsOnNewerVersion(t *testing.T) {
 	e := startServer(t)
-	nc, err := e.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	store := cache.NewStore()
 	halts := make(chan error, 2)
-	l, err := OpenLog(context.Background(), nc, store, LogOptions{Replica: "old", OnHalt: func(err error) { halts <- err }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	store, l := replicaOn(t, e, LogOptions{Replica: "old", OnHalt: func(err error) { halts <- err }})
 	ctx := context.Background()
 	table := counterTable(t)
 	if _, err := l.Commit(ctx, cache.ChangeSet{Collection: "counter", Replace: &table}); err != nil {
 		t.Fatal(err)
 	}
 	// a message from a newer replica: the magic, then version 2
+	nc, err := e.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
 	if err := nc.Publish(subjectPrefix+"counter", []byte("SSCS\x02")); err != nil {
 		t.Fatal(err)
 	}
@@ -324,17 +319,7 @@ func TestLogHaltsOnNewerVersion(t *testing.T) {
 // TestLogMaxBytes: a bounded stream drops its oldest changes beyond MaxBytes, and writes go on.
 func TestLogMaxBytes(t *testing.T) {
 	e := startServer(t)
-	nc, err := e.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	store := cache.NewStore()
-	l, err := OpenLog(context.Background(), nc, store, LogOptions{Replica: "a", MaxBytes: 8 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	store, l := replicaOn(t, e, LogOptions{Replica: "a", MaxBytes: 8 << 10})
 	ctx := context.Background()
 	table := counterTable(t)
 	if _, err := l.Commit(ctx, cache.ChangeSet{Collection: "counter", Replace: &table}); err != nil {
@@ -358,7 +343,7 @@ func TestLogMaxBytes(t *testing.T) {
 // goes on from the log's end instead of waiting for sequences already given out.
 func TestLogReset(t *testing.T) {
 	e := startServer(t)
-	store, l := replicaOn(t, e, "a", 100, nil)
+	store, l := replicaOn(t, e, LogOptions{Replica: "a", From: 100})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	table := counterTable(t)
