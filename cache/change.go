@@ -27,6 +27,23 @@ type Origin struct {
 	Kind    OriginKind
 	Replica string
 	Path    string
+	// File, for a change read from a file of the folder, is the version of the file it leaves,
+	// so that other replicas can bring their copy of the file to the same bytes. It travels
+	// beside the change (as message headers), not in its wire encoding.
+	File *FileVersion
+}
+
+// FileVersion names one version of a file of the folder: the file a change was read from, the
+// content hashes before and after it, and when it was read (the time its rows' _updatedDate
+// took), so that a replica holding the same previous version reaches the same state.
+type FileVersion struct {
+	Name string // the file's name in the folder
+	Hash uint64 // its content hash after the change; 0 when the change removed the file
+	Base uint64 // its content hash before; 0 for a new file
+	Now  int64  // when the change was read, in ms since the epoch
+	// Shipped says the file's bytes were stored for other replicas to fetch; a file too big
+	// to ship has its changes written into the other replicas' copies row by row instead.
+	Shipped bool
 }
 
 // Item is one row as field key to value. In an insert it is the whole row; in an update only the

@@ -26,9 +26,10 @@ const DefaultStream = "SHEETSYNC"
 // which are valid in a subject token.
 const subjectPrefix = "sheetsync.changes."
 
-// maxMessage bounds one encoded change. The embedded server accepts this much; a change larger
-// than it (a whole big file re-read) cannot go through the log yet.
-const maxMessage = 64 << 20
+// MaxMessage bounds one encoded change. The embedded server accepts this much (a NATS cluster
+// must be configured to: max_payload); a change larger than it (a whole big file re-read)
+// cannot go through the log yet.
+const MaxMessage = 64 << 20
 
 // ErrUnavailable is cache.ErrUnavailable: the log cannot be reached, so writes fail fast while
 // reads keep working from memory.
@@ -40,6 +41,7 @@ var ErrUnavailable = cache.ErrUnavailable
 // writer reads its own write here.
 type Log struct {
 	store   *cache.Store
+	nc      *nats.Conn
 	js      jetstream.JetStream
 	stream  jetstream.Stream
 	name    string
@@ -84,7 +86,13 @@ type LogOptions struct {
 	// MaxBytes bounds the stream: the oldest changes go beyond it (0 keeps every change). A
 	// replica resuming from a change no longer held cannot catch up from the log alone.
 	MaxBytes int64
-	Logger   *slog.Logger
+	// Replicas is how many copies of the stream a NATS cluster keeps (JetStream replication);
+	// 0 or 1 keeps one, as a lone server must.
+	Replicas int
+	// Defer opens the log without applying anything until Follow is called: the store first
+	// gets the content the state dir says it reflected at From (DESIGN §4, restart).
+	Defer  bool
+	Logger *slog.Logger
 }
 
 // OpenLog creates the stream if needed and starts applying its messages after o.From to store.
@@ -97,14 +105,15 @@ func OpenLog(ctx context.Context, nc *nats.Conn, store *cache.Store, o LogOption
 	if name == "" {
 		name = DefaultStream
 	}
-	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	stream, err := ensureStream(ctx, js, jetstream.StreamConfig{
 		Name:       name,
 		Subjects:   []string{subjectPrefix + ">"},
 		Storage:    jetstream.FileStorage,
 		Duplicates: 2 * time.Minute, // a retried publish with the same id is stored once
-		MaxMsgSize: maxMessage,
+		MaxMsgSize: MaxMessage,
 		MaxBytes:   cmp.Or(o.MaxBytes, -1),
 		Discard:    jetstream.DiscardOld,
+		Replicas:   max(o.Replicas, 1),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: creating stream %s: %v", ErrUnavailable, name, err)
@@ -125,7 +134,7 @@ func OpenLog(ctx context.Context, nc *nats.Conn, store *cache.Store, o LogOption
 		}
 		o.From = last
 	}
-	l := &Log{store: store, js: js, stream: stream, name: name, replica: o.Replica, log: o.Logger, start: o.From,
+	l := &Log{store: store, nc: nc, js: js, stream: stream, name: name, replica: o.Replica, log: o.Logger, start: o.From,
 		applied: o.From, subjects: map[string]uint64{}, onHalt: o.OnHalt, pending: map[string]chan applied{}, changed: make(chan struct{})}
 	if l.log == nil {
 		l.log = slog.Default()
@@ -133,18 +142,68 @@ func OpenLog(ctx context.Context, nc *nats.Conn, store *cache.Store, o LogOption
 	for k, v := range o.Subjects {
 		l.subjects[k] = v
 	}
-	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
-	if o.From > 0 {
-		cfg = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: o.From + 1}
+	if o.Defer {
+		return l, nil
 	}
-	cons, err := stream.OrderedConsumer(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	if l.consume, err = cons.Consume(l.handle); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	if err := l.Follow(ctx); err != nil {
+		return nil, err
 	}
 	return l, nil
+}
+
+// Follow starts applying the stream's messages after the sequence the log started at (Start),
+// in order, for a log opened with Defer; OpenLog calls it otherwise. An ordered consumer
+// resumes after the last message it delivered when the connection comes back, so a NATS
+// restart or a network blip loses and repeats nothing.
+func (l *Log) Follow(ctx context.Context) error {
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
+	if l.start > 0 {
+		cfg = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: l.start + 1}
+	}
+	cons, err := l.stream.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if l.consume, err = cons.Consume(l.handle); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// errCodeReplicasNotSupported is JetStream's answer to more than one copy on a lone server
+// (JSStreamReplicasNotSupportedErr; nats.go names no constant for it).
+const errCodeReplicasNotSupported jetstream.ErrorCode = 10074
+
+// ensureStream opens the stream, creating it when it is missing. A stream that exists is used
+// as it is: replicas starting together would otherwise all update it at once, which a NATS
+// cluster answers with timeouts (nats-server#3677). Creating is retried for a while for the
+// same reason, and because a cluster that just started may have no JetStream leader yet.
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	var err error
+	for attempt := range 8 {
+		var stream jetstream.Stream
+		if stream, err = js.Stream(ctx, cfg.Name); err == nil {
+			return stream, nil
+		}
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			if stream, err = js.CreateStream(ctx, cfg); err == nil {
+				return stream, nil
+			}
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				continue // another replica created it meanwhile
+			}
+			var apiErr *jetstream.APIError
+			if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeReplicasNotSupported {
+				return nil, err // a lone server: the caller asks again for one copy
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(100<<attempt) * time.Millisecond): // up to 12.8 s
+		}
+	}
+	return nil, err
 }
 
 // Close stops applying messages.
@@ -195,8 +254,8 @@ func (l *Log) handle(msg jetstream.Msg) {
 		return // already applied (a redelivery after a reconnect), or stopped before it
 	}
 	if err == nil {
-		cs.BaseVersion = 0 // the log orders changes; store versions differ between replicas
-		res.version, res.err = l.store.Commit(context.Background(), cs)
+		cs.Origin.File = fileFromHeaders(msg.Headers())
+		res.version, res.err = l.apply(cs)
 	}
 	l.applied = seq
 	l.subjects[collection] = seq
@@ -217,6 +276,10 @@ func (l *Log) handle(msg jetstream.Msg) {
 func (l *Log) Commit(ctx context.Context, cs cache.ChangeSet) (uint64, error) {
 	if cs.Origin.Replica == "" {
 		cs.Origin.Replica = l.replica
+	}
+	if l.nc.Status() != nats.CONNECTED {
+		// fail fast: a publish would wait in the reconnect buffer for its timeout
+		return 0, fmt.Errorf("%w: not connected to NATS (%s)", ErrUnavailable, strings.ToLower(l.nc.Status().String()))
 	}
 	l.mu.Lock()
 	if l.halted != nil {
@@ -262,10 +325,11 @@ func (l *Log) Commit(ctx context.Context, cs cache.ChangeSet) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if len(data) > maxMessage {
-		return 0, fmt.Errorf("collection %s: the change is %d MB, more than the log's %d MB", cs.Collection, len(data)>>20, maxMessage>>20)
+	if limit := min(int64(MaxMessage), l.nc.MaxPayload()); int64(len(data)) > limit {
+		return 0, fmt.Errorf("collection %s: the change is %.1f MB, more than the %.1f MB a message of the log may hold", cs.Collection, float64(len(data))/(1<<20), float64(limit)/(1<<20))
 	}
 	msg := &nats.Msg{Subject: subjectPrefix + cs.Collection, Data: data, Header: nats.Header{}}
+	fileToHeaders(cs.Origin.File, msg.Header)
 	_, err = l.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectLastSequencePerSubject(expected))
 	var apiErr *jetstream.APIError
 	switch {
@@ -324,6 +388,14 @@ func (l *Log) waitApplied(ctx context.Context, seq uint64) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// Copies returns how many copies of the stream the NATS cluster keeps.
+func (l *Log) Copies() int {
+	if info := l.stream.CachedInfo(); info != nil {
+		return max(info.Config.Replicas, 1)
+	}
+	return 1
 }
 
 // Start returns the stream sequence this replica's store reflected when the log opened: From,

@@ -127,9 +127,16 @@ func TestLogReadYourWrites(t *testing.T) {
 		t.Errorf("after the commit: version %d (commit said %d), n %v", snap.Version(), v, counterOf(store))
 	}
 	// an error applying the change is the commit's error, as on every replica
-	_, err = l.Commit(ctx, cache.ChangeSet{Collection: "counter", Insert: []cache.Item{{cache.FieldID: cache.Text("c")}}})
-	if !errors.Is(err, cache.ErrDuplicateID) {
-		t.Errorf("inserting an existing id: %v", err)
+	_, err = l.Commit(ctx, cache.ChangeSet{Collection: "missing", Insert: []cache.Item{{cache.FieldID: cache.Text("c")}}})
+	if !errors.Is(err, cache.ErrCollectionNotFound) {
+		t.Errorf("inserting into a missing collection: %v", err)
+	}
+	// a change applied before (a replay after a restart) is reconciled, not refused: an insert
+	// of a row there replaces it, a remove of a row not there is left out
+	_, err = l.Commit(ctx, cache.ChangeSet{Collection: "counter", Remove: []string{"gone"},
+		Insert: []cache.Item{{cache.FieldID: cache.Text("c"), "n": cache.Number(7)}}})
+	if err != nil || counterOf(store) != 7 {
+		t.Errorf("replaying an insert and a remove: %v, n %v", err, counterOf(store))
 	}
 }
 
