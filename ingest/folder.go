@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -37,10 +38,20 @@ type Folder struct {
 	StateDir  string // last-synced copies and served dates; "" keeps nothing across restarts
 	Loader    *Loader
 	Committer Committer
-	Debounce  time.Duration // quiet time after a file's last event before it is read
-	Rescan    time.Duration // period of the full rescan that catches missed events; 0 for none
-	Workers   int           // files read at once; 2 when 0
-	Logger    *slog.Logger
+	// Baseline, when set, takes the commits that only restore what the state dir says the
+	// files held when sheetsync stopped, which the change log already holds (the store itself,
+	// when Committer is the log); Committer takes them otherwise.
+	Baseline Committer
+	// Replica is this replica's name: changes whose origin names it were read from these
+	// files, the others are written into them.
+	Replica string
+	// Files, when set, stores each version of a file read here for the other replicas, and
+	// gives the versions they read (nil for a lone replica).
+	Files    FileStore
+	Debounce time.Duration // quiet time after a file's last event before it is read
+	Rescan   time.Duration // period of the full rescan that catches missed events; 0 for none
+	Workers  int           // files read at once; 2 when 0
+	Logger   *slog.Logger
 	// OnWritten, when set, is called after API changes were written into their files and none
 	// is left to write (see Idle), from the goroutine that writes them.
 	OnWritten func()
@@ -56,10 +67,11 @@ type Folder struct {
 	wb   writeBack
 	decl *declaredTypes
 
-	state  *stateDir
-	cancel context.CancelFunc
-	done   chan struct{}
-	watch  *watcher
+	state    *stateDir
+	restored map[string]bool // files whose state-dir copy Restore served
+	cancel   context.CancelFunc
+	done     chan struct{}
+	watch    *watcher
 }
 
 // trackedFile is a file as last synced.
@@ -109,14 +121,15 @@ func (f *Folder) now() int64 {
 // Open loads every spreadsheet in the folder, then watches it until Close. It returns what the
 // initial load served and found; it fails only when the folder cannot be read or watched.
 func (f *Folder) Open(ctx context.Context) (*Report, error) {
-	if f.Debounce <= 0 {
-		f.Debounce = DefaultDebounce
+	if f.restored == nil {
+		if err := f.Restore(ctx); err != nil {
+			return nil, err
+		}
 	}
-	f.files, f.owners, f.problems, f.blocked = map[string]*trackedFile{}, map[string]string{}, map[string][]Problem{}, map[string]bool{}
-	f.unserved = map[string]statKey{}
-	f.state = openStateDir(f.StateDir, f.logger())
-	f.decl = openDeclaredTypes(f.StateDir, f.logger())
-	f.Loader.Declared = f.decl.lookup
+	// what the change log brought since the files were last synced (other replicas' file
+	// versions, API writes) is written first: a file is then read as edits only where it
+	// differs from that, as a person changed it
+	f.flush(ctx)
 	w, err := newWatcher(f)
 	if err != nil {
 		return nil, err
@@ -127,6 +140,12 @@ func (f *Folder) Open(ctx context.Context) (*Report, error) {
 		w.close()
 		return nil, err
 	}
+	for name := range f.restored {
+		if !slices.Contains(names, name) {
+			names = append(names, name) // removed while sheetsync was stopped: dropped now
+		}
+	}
+	slices.Sort(names)
 	for _, name := range names {
 		if err := ctx.Err(); err != nil {
 			w.close()
@@ -145,6 +164,37 @@ func (f *Folder) Open(ctx context.Context) (*Report, error) {
 	}()
 	return f.report(), nil
 }
+
+// Restore serves what the state dir says the files held when sheetsync last stopped: each
+// file's last-synced copy, with the dates served then, committed to Baseline. It is the first
+// half of Open, for a replica that must apply the change log's tail over that content before
+// reading what changed in the files meanwhile (DESIGN §4, restart); Open calls it otherwise.
+func (f *Folder) Restore(ctx context.Context) error {
+	if f.Debounce <= 0 {
+		f.Debounce = DefaultDebounce
+	}
+	f.files, f.owners, f.problems, f.blocked = map[string]*trackedFile{}, map[string]string{}, map[string][]Problem{}, map[string]bool{}
+	f.unserved, f.restored = map[string]statKey{}, map[string]bool{}
+	f.state = openStateDir(f.StateDir, f.logger())
+	f.decl = openDeclaredTypes(f.StateDir, f.logger())
+	f.Loader.Declared = f.decl.lookup
+	f.wb.mu.Lock()
+	f.wb.init()
+	f.wb.mu.Unlock()
+	for _, name := range f.state.names() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if meta, copyPath := f.state.load(name); meta != nil && copyPath != "" {
+			f.restore(ctx, name, copyPath, meta)
+			f.restored[name] = true
+		}
+	}
+	return nil
+}
+
+// baseline is where restores of the state dir's content are committed.
+func (f *Folder) baseline() Committer { return cmp.Or[Committer](f.Baseline, f.Committer) }
 
 // Close stops watching, waits for a sync in progress to end and writes the API changes not yet
 // written into their files.
@@ -352,31 +402,13 @@ func (f *Folder) unchanged(name string, fi os.FileInfo) bool {
 	return st != nil && st.stat == keyOf(fi)
 }
 
-// initial loads a file when the folder opens. When the state dir holds the file as last synced
-// and the file has changed since, that copy is served first and the file's edits are applied as
-// a diff, so rows edited while sheetsync was stopped get a new _updatedDate and the others keep
-// theirs. The dates sheetsync served before it stopped are served again.
+// initial reads a file when the folder opens: when Restore served its last-synced copy, what
+// changed in it since is applied as a diff (rows edited while sheetsync was stopped get a new
+// _updatedDate, the others keep theirs); a file new to the state dir is loaded whole.
 func (f *Folder) initial(ctx context.Context, name string) {
-	path := filepath.Join(f.Dir, name)
-	meta, copyPath := f.state.load(name)
-	if meta != nil && copyPath != "" {
-		if hash, err := hashFile(path); err == nil && strconv.FormatUint(hash, 16) != meta.Hash {
-			f.restore(ctx, name, copyPath, meta)
-		}
-	}
 	if f.syncFile(ctx, name, true) == syncRetry && f.watch != nil {
 		f.watch.schedule(name, f.Debounce, false)
 	}
-	if meta == nil {
-		return
-	}
-	f.mu.Lock()
-	st := f.files[name]
-	f.mu.Unlock()
-	if st == nil || strconv.FormatUint(st.hash, 16) != meta.Hash {
-		return // the dates of a restored copy were served by restore; a changed file was diffed
-	}
-	f.serveDates(ctx, st, meta)
 }
 
 // restore serves a file's last-synced copy from the state dir, with the dates served then, as
@@ -404,10 +436,11 @@ func (f *Folder) restore(ctx context.Context, name, copyPath string, meta *synce
 			continue
 		}
 		table := sh.Table
-		if _, err := f.Committer.Commit(ctx, cache.ChangeSet{Collection: sh.Collection, Origin: cache.Origin{Kind: cache.OriginFile, Path: sh.Path}, Replace: &table}); err != nil {
+		if _, err := f.baseline().Commit(ctx, cache.ChangeSet{Collection: sh.Collection, Origin: cache.Origin{Kind: cache.OriginFile, Path: name}, Replace: &table}); err != nil {
 			continue
 		}
-		st.sheets = append(st.sheets, &trackedSheet{sheet: sh.Sheet, collection: sh.Collection, base: base, dates: map[string]servedDates{}, cols: sh.cols})
+		// the copy holds the bytes last synced, so its layout is the file's when unchanged
+		st.sheets = append(st.sheets, &trackedSheet{sheet: sh.Sheet, collection: sh.Collection, base: base, dates: map[string]servedDates{}, csv: sh.csv, cols: sh.cols})
 	}
 	f.mu.Lock()
 	f.files[name] = st
@@ -442,7 +475,8 @@ func (f *Folder) serveDates(ctx context.Context, st *trackedFile, meta *syncedMe
 		if len(items) == 0 {
 			continue
 		}
-		if _, err := f.Committer.Commit(ctx, cache.ChangeSet{Collection: sh.collection, Update: items}); err != nil {
+		cs := cache.ChangeSet{Collection: sh.collection, Origin: cache.Origin{Kind: cache.OriginFile, Path: st.name}, Update: items}
+		if _, err := f.baseline().Commit(ctx, cs); err != nil {
 			f.logger().Warn("cannot serve the dates kept in the state dir", "collection", sh.collection, "err", err)
 		}
 	}
@@ -460,6 +494,13 @@ func (f *Folder) apply(ctx context.Context, name string, fi os.FileInfo, hash ui
 		oldSheets = old.sheets
 	}
 	now := f.now()
+	version := cache.FileVersion{Name: name, Hash: hash, Now: now}
+	if old != nil {
+		version.Base = old.hash
+	}
+	version.Shipped = f.ship(ctx, name, hash)
+	origin := fileOrigin(name, version)
+	committed := false
 	problems := ld.problems
 	st := &trackedFile{name: name, stat: keyOf(fi), hash: hash}
 	kept := map[string]bool{}
@@ -481,7 +522,8 @@ func (f *Folder) apply(ctx context.Context, name string, fi os.FileInfo, hash ui
 			problems = append(problems, Problem{Path: sh.Path, Sheet: sh.Sheet, Fatal: true, Message: err.Error()})
 			continue
 		}
-		ss, err := f.commitSheet(ctx, sh, prev, next, now, took)
+		ss, changed, err := f.commitSheet(ctx, sh, prev, next, origin, took)
+		committed = committed || changed
 		if err != nil {
 			log.Error("cannot apply file change", "file", name, "collection", sh.Collection, "err", err)
 			problems = append(problems, Problem{Path: sh.Path, Sheet: sh.Sheet, Fatal: true, Message: "the change could not be applied: " + err.Error()})
@@ -496,7 +538,16 @@ func (f *Folder) apply(ctx context.Context, name string, fi os.FileInfo, hash ui
 	}
 	for _, sh := range oldSheets {
 		if !kept[sh.collection] {
-			f.drop(ctx, sh.collection, name+" no longer has that sheet")
+			f.drop(ctx, sh.collection, origin, name+" no longer has that sheet")
+			committed = true
+		}
+	}
+	if !committed && version.Shipped && len(st.sheets) > 0 {
+		// the bytes changed but no row did (a re-save, a style): the other replicas still
+		// take the new bytes, so that every copy of the folder stays the same
+		cs := cache.ChangeSet{Collection: st.sheets[0].collection, Origin: origin}
+		if _, err := f.Committer.Commit(ctx, cs); err != nil {
+			log.Warn("cannot pass the file's new bytes to the other replicas", "file", name, "err", err)
 		}
 	}
 	for _, p := range problems {
@@ -525,36 +576,35 @@ func (f *Folder) apply(ctx context.Context, name string, fi os.FileInfo, hash ui
 
 // commitSheet commits one sheet: the whole table when the collection is new, else the diff
 // against its last-synced content.
-func (f *Folder) commitSheet(ctx context.Context, sh Sheet, prev *trackedSheet, next *cache.Snapshot, now int64, took phases) (*trackedSheet, error) {
+func (f *Folder) commitSheet(ctx context.Context, sh Sheet, prev *trackedSheet, next *cache.Snapshot, origin cache.Origin, took phases) (*trackedSheet, bool, error) {
 	log := f.logger()
-	origin := cache.Origin{Kind: cache.OriginFile, Path: sh.Path}
 	ss := &trackedSheet{sheet: sh.Sheet, collection: sh.Collection, base: next, dates: map[string]servedDates{}, csv: sh.csv, cols: sh.cols}
 	if prev == nil {
 		table := sh.Table
 		if _, err := f.Committer.Commit(ctx, cache.ChangeSet{Collection: sh.Collection, Origin: origin, Replace: &table}); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		log.Info("collection loaded", "collection", sh.Collection, "file", filepath.Base(sh.Path), "sheet", sh.Sheet,
 			"rows", sh.Rows, "fields", table.Schema.Len(), "took", (took.read + took.parse).Round(time.Millisecond))
-		return ss, nil
+		return ss, true, nil
 	}
 	start := time.Now()
-	cs, stats := diffTables(prev.base, next, now)
+	cs, stats := diffTables(prev.base, next, origin.File.Now)
 	diffed := time.Since(start)
 	ss.dates = carryDates(prev.dates, cs, stats.dated)
 	if stats.empty() {
-		return ss, nil
+		return ss, false, nil
 	}
 	cs.Collection, cs.Origin = sh.Collection, origin
 	start = time.Now()
 	if _, err := f.Committer.Commit(ctx, cs); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	log.Info("file changed", "collection", sh.Collection, "file", filepath.Base(sh.Path), "sheet", sh.Sheet,
 		"inserted", stats.inserted, "updated", stats.updated, "removed", stats.removed, "columns_changed", stats.schema,
 		"read", took.read.Round(time.Millisecond), "parse", took.parse.Round(time.Millisecond),
 		"diff", diffed.Round(time.Millisecond), "apply", time.Since(start).Round(time.Millisecond))
-	return ss, nil
+	return ss, true, nil
 }
 
 // carryDates updates the served dates of a sheet after a change: dates the change set itself
@@ -625,15 +675,16 @@ func (f *Folder) forget(ctx context.Context, name string) {
 	if st == nil {
 		return
 	}
+	removed := fileOrigin(name, cache.FileVersion{Name: name, Base: st.hash, Now: f.now()})
 	for _, sh := range st.sheets {
-		f.drop(ctx, sh.collection, name+" was removed")
+		f.drop(ctx, sh.collection, removed, name+" was removed")
 	}
 	f.state.remove(name)
 }
 
 // drop removes a collection and lets a file waiting for its name try again.
-func (f *Folder) drop(ctx context.Context, collection, why string) {
-	if _, err := f.Committer.Commit(ctx, cache.ChangeSet{Collection: collection, Drop: true}); err != nil && !errors.Is(err, cache.ErrCollectionNotFound) {
+func (f *Folder) drop(ctx context.Context, collection string, origin cache.Origin, why string) {
+	if _, err := f.Committer.Commit(ctx, cache.ChangeSet{Collection: collection, Origin: origin, Drop: true}); err != nil && !errors.Is(err, cache.ErrCollectionNotFound) {
 		f.logger().Error("cannot drop collection", "collection", collection, "err", err)
 		return
 	}

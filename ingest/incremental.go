@@ -553,8 +553,10 @@ func (f *Folder) syncIncremental(ctx context.Context, name string, st *trackedFi
 	}
 	diffed := time.Since(start)
 	start = time.Now()
-	if !edit.stats.empty() {
-		served.Collection, served.Origin = sh.collection, cache.Origin{Kind: cache.OriginFile, Path: path}
+	version := cache.FileVersion{Name: name, Hash: hash, Base: st.hash, Now: now}
+	version.Shipped = f.ship(ctx, name, hash)
+	if !edit.stats.empty() || version.Shipped {
+		served.Collection, served.Origin = sh.collection, fileOrigin(name, version)
 		if _, err := f.Committer.Commit(ctx, served); err != nil {
 			f.logger().Error("cannot apply file change", "file", name, "collection", sh.collection, "err", err)
 			return 0, false

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -149,6 +150,24 @@ func (s *stateDir) load(name string) (*syncedMeta, string) {
 		s.mu.Unlock()
 	}
 	return &meta, copyPath
+}
+
+// names returns the files the state dir holds a record of.
+func (s *stateDir) names() []string {
+	if s == nil {
+		return nil
+	}
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, e := range entries {
+		if name, ok := strings.CutSuffix(e.Name(), ".json"); ok && e.Type().IsRegular() {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 // remove forgets a file that is gone.

@@ -33,9 +33,18 @@ type writeBack struct {
 	latest map[string]*cache.Snapshot // by collection: the snapshot its last commit made
 	dirty  map[string]*dirtyRows      // by collection: rows API writes changed, not yet written
 	failed map[string]error           // by file name: why its last write-back failed
-	wake   chan struct{}
+	// queue holds, in log order, other replicas' file versions this replica's copies follow
+	// and the dirty rows of changes committed before each; dirty holds those after the last
+	queue []pending
+	wake  chan struct{}
 	// flushing is set while dirty rows taken from dirty are being written
 	flushing bool
+}
+
+// pending is a step of the write-back: a file version to follow, or rows to write.
+type pending struct {
+	adopt *cache.FileVersion
+	dirty map[string]*dirtyRows
 }
 
 // dirtyRows are the rows of one collection that API writes changed: by _id, and all of them
@@ -60,8 +69,10 @@ func (w *writeBack) init() {
 }
 
 // OnCommit takes note of a commit to the store; register it with cache.Store.Listen before
-// Open. Commits made through the API mark their rows to be written into the collection's file.
-// It only records and returns, as Listen requires.
+// Open. A change not read from this replica's own files (an API write, on any replica, or
+// another replica's file edit) marks its rows to be written into the collection's file; another
+// replica's file edit brings the whole file to its version when it can (see adoptFile). It only
+// records and returns, as Listen requires.
 func (f *Folder) OnCommit(c cache.Committed) {
 	w := &f.wb
 	w.mu.Lock()
@@ -71,10 +82,31 @@ func (f *Folder) OnCommit(c cache.Committed) {
 	if c.Snapshot == nil {
 		delete(w.latest, name)
 		delete(w.dirty, name)
+		for _, p := range w.queue {
+			delete(p.dirty, name)
+		}
+	} else {
+		w.latest[name] = c.Snapshot
+	}
+	if !f.remote(c) {
+		return // read from this replica's own files: they hold it
+	}
+	if v := c.Change.Origin.File; v != nil && c.Change.Origin.Kind == cache.OriginFile {
+		// another replica's file edit: this copy of the file follows it as a whole, after the
+		// rows of the changes before it are written (so that it holds the version the edit was
+		// read from, as on that replica)
+		if len(w.dirty) > 0 {
+			w.queue = append(w.queue, pending{dirty: w.dirty})
+			w.dirty = map[string]*dirtyRows{}
+		}
+		w.queue = append(w.queue, pending{adopt: v})
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
 		return
 	}
-	w.latest[name] = c.Snapshot
-	if c.Change.Origin.Kind != cache.OriginAPI {
+	if c.Snapshot == nil {
 		return
 	}
 	d := w.dirty[name]
@@ -132,8 +164,6 @@ func (f *Folder) writeLoop(ctx context.Context) {
 func (f *Folder) flush(ctx context.Context) time.Duration {
 	w := &f.wb
 	w.mu.Lock()
-	dirty := w.dirty
-	w.dirty = map[string]*dirtyRows{}
 	w.flushing = true
 	w.mu.Unlock()
 	defer func() {
@@ -144,6 +174,48 @@ func (f *Folder) flush(ctx context.Context) time.Duration {
 			f.OnWritten()
 		}
 	}()
+	var again time.Duration
+	tookLast := false // rows that fail wait in w.dirty for the next flush
+	for {
+		w.mu.Lock()
+		var next pending
+		switch {
+		case len(w.queue) > 0:
+			next, w.queue = w.queue[0], w.queue[1:]
+		case len(w.dirty) > 0 && !tookLast:
+			next.dirty, w.dirty, tookLast = w.dirty, map[string]*dirtyRows{}, true
+		}
+		w.mu.Unlock()
+		switch {
+		case next.adopt != nil:
+			if err := f.adoptFile(ctx, *next.adopt); err != nil {
+				f.logger().Error("cannot bring the file to another replica's version; retrying", "file", next.adopt.Name, "err", err)
+				w.mu.Lock()
+				w.queue = append([]pending{next}, w.queue...)
+				w.mu.Unlock()
+				return retryDelay
+			}
+		case next.dirty != nil:
+			again = cmp0Nonzero(again, f.writeDirty(ctx, next.dirty))
+		default:
+			return again
+		}
+	}
+}
+
+// cmp0Nonzero is cmp0 that ignores a 0 in b (nothing to try again).
+func cmp0Nonzero(a, b time.Duration) time.Duration {
+	if b == 0 {
+		return a
+	}
+	return cmp0(a, b)
+}
+
+// writeDirty writes dirty rows into their files. It returns when to try again for files that
+// could not be written now, 0 if all were; their rows wait with the next ones.
+func (f *Folder) writeDirty(ctx context.Context, dirty map[string]*dirtyRows) time.Duration {
+	w := &f.wb
+	var again time.Duration
 	byFile := map[string]map[string]*dirtyRows{}
 	f.mu.Lock()
 	for coll, d := range dirty {
@@ -155,7 +227,6 @@ func (f *Folder) flush(ctx context.Context) time.Duration {
 		}
 	}
 	f.mu.Unlock()
-	var again time.Duration
 	for _, name := range slices.Sorted(maps.Keys(byFile)) {
 		err := f.writeFile(ctx, name, byFile[name])
 		if err == nil {
@@ -193,7 +264,7 @@ func (f *Folder) Idle() bool {
 	w := &f.wb
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return len(w.dirty) == 0 && !w.flushing && len(w.failed) == 0
+	return len(w.dirty) == 0 && len(w.queue) == 0 && !w.flushing && len(w.failed) == 0
 }
 
 // cmp0 returns the smaller of a and b, where 0 means none yet.

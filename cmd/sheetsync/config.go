@@ -23,6 +23,9 @@ type Config struct {
 	Addr                 string
 	StateDir             string
 	Replica              string
+	NATS                 string // URLs of an existing NATS cluster; "" runs an embedded server
+	NATSCreds            string // a NATS credentials file (JWT and NKey seed)
+	NATSCA               string // a CA certificate file for tls:// NATS URLs signed by a private CA
 	JWTPublicKey         string
 	AppID                string
 	SecretKey            string
@@ -71,6 +74,9 @@ func (c *Config) ParseFlags(args []string, stderr io.Writer) error {
 	str(&c.Addr, "addr", "SHEETSYNC_ADDR", "HTTP listen address")
 	str(&c.StateDir, "state-dir", "SHEETSYNC_STATE_DIR", "private state (default <dir>/.sheetsync)")
 	str(&c.Replica, "replica", "SHEETSYNC_REPLICA", "this replica's name, unique per replica (default the host name)")
+	str(&c.NATS, "nats", "SHEETSYNC_NATS", "NATS URL(s) of an existing cluster, comma-separated; empty runs an embedded NATS server in the state dir")
+	str(&c.NATSCreds, "nats-creds", "SHEETSYNC_NATS_CREDS", "NATS credentials file (user JWT and NKey seed) for --nats")
+	str(&c.NATSCA, "nats-ca", "SHEETSYNC_NATS_CA", "CA certificate (PEM file) that signed the NATS servers' TLS certificates, for --nats")
 	str(&c.JWTPublicKey, "jwt-public-key", "SHEETSYNC_JWT_PUBLIC_KEY", "v3: Wix's public key: PEM text, a file holding it, or one-line base64")
 	str(&c.AppID, "app-id", "SHEETSYNC_APP_ID", "v3: your Wix app id, the expected aud of Wix's tokens")
 	str(&c.SecretKey, "secret-key", "SHEETSYNC_SECRET_KEY", "legacy: the secretKey in the collection's configuration in Wix")
@@ -118,6 +124,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Replica == "" || strings.ContainsAny(c.Replica, " \t\r\n") {
 		return fmt.Errorf("--replica %q: want a name without spaces, unique per replica", c.Replica)
+	}
+	if c.NATS == "" && (c.NATSCreds != "" || c.NATSCA != "") {
+		return errors.New("--nats-creds and --nats-ca are for --nats: without it sheetsync runs its own NATS server")
+	}
+	for _, f := range []struct{ flag, path string }{{"--nats-creds", c.NATSCreds}, {"--nats-ca", c.NATSCA}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			return fmt.Errorf("%s %s: %w", f.flag, f.path, err)
+		}
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("--addr %s: want host:port, like 127.0.0.1:8080 or :8080", c.Addr)

@@ -9,25 +9,29 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sheetsync/sheetsync/cache"
 	"github.com/sheetsync/sheetsync/cache/replica"
 	"github.com/sheetsync/sheetsync/ingest"
 )
 
-// journal is the store the API writes through. A write is committed through the change log, a
-// NATS JetStream stream on an embedded server in the state dir, before it is answered, so an
-// acknowledged write survives the process dying before the write reaches its file: at the next
-// start the files are read, and the changes after the last one known to be in them are applied
-// again and written (DESIGN §4; several replicas sharing the log come next).
+// journal is the change log every change goes through (DESIGN §4): API writes and file edits
+// are committed to one NATS JetStream stream and applied to the store in its order, on this
+// replica and every other. Without --nats the stream lives on an embedded server in the state
+// dir: one process is a cluster of one, and an acknowledged write survives the process dying
+// before it reaches its file. <state>/log.json records the last change the files hold, so a
+// restart applies only the changes after it.
 type journal struct {
 	store *cache.Store
 	log   atomic.Pointer[replica.Log]
+	files *replica.Files // versions of files for the other replicas; nil when alone
 
 	server *replica.Embedded
 	conn   *nats.Conn
@@ -37,10 +41,13 @@ type journal struct {
 	written uint64
 }
 
-// journalBytes bounds the embedded change log on disk. One process needs only the changes after
-// the last one its files hold, seconds old, so the oldest are dropped once it holds this much
-// (a few million writes).
+// journalBytes bounds the change log on disk: the oldest changes are dropped once it holds
+// this much (a few million writes). A replica that was away for longer starts again from its
+// files.
 const journalBytes = 1 << 30
+
+// clusterReplicas is how many copies of the stream and the files a NATS cluster keeps.
+const clusterReplicas = 3
 
 // journalState is what log.json holds.
 type journalState struct {
@@ -63,35 +70,90 @@ func (j *journal) Commit(ctx context.Context, cs cache.ChangeSet) (uint64, error
 	return l.Commit(ctx, cs)
 }
 
-// open starts the embedded server and the log, and applies the changes after the last one the
-// files are known to hold; they reach the files through the folder's write-back, which must
-// already call saveWritten.
-func (j *journal) open(ctx context.Context, stateDir, replicaName string, log *slog.Logger, onHalt func(error)) error {
+// CatchUp waits until this replica applied every change of the collection the log holds (a
+// consistent read).
+func (j *journal) CatchUp(ctx context.Context, collection string) error {
+	l := j.log.Load()
+	if l == nil {
+		return fmt.Errorf("%w: sheetsync is still starting", cache.ErrUnavailable)
+	}
+	return l.CatchUp(ctx, collection)
+}
+
+// folderCommitter commits the changes read from the files. They are diffs against the files'
+// last-synced content, based on no store version, so when another replica's change to the
+// same collection got into the log first the change is simply committed after it, once this
+// replica has applied it: the log reconciles what no longer fits.
+type folderCommitter struct{ j *journal }
+
+func (c folderCommitter) Commit(ctx context.Context, cs cache.ChangeSet) (uint64, error) {
+	for range 100 {
+		v, err := c.j.Commit(ctx, cs)
+		if !errors.Is(err, cache.ErrVersionConflict) {
+			return v, err
+		}
+		if err := c.j.CatchUp(ctx, cs.Collection); err != nil {
+			return 0, err
+		}
+	}
+	return 0, fmt.Errorf("collection %s: other replicas kept changing it: %w", cs.Collection, cache.ErrVersionConflict)
+}
+
+// connect reaches NATS (an existing cluster, or an embedded server in the state dir) and opens
+// the log at the last change the files hold, without applying anything yet: the folder first
+// restores that content (Follow applies what came after).
+func (j *journal) connect(ctx context.Context, c Config, log *slog.Logger, onHalt func(error)) error {
 	b, err := os.ReadFile(j.path)
 	var st journalState
-	fromEnd := false
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		// nothing recorded: a new state dir, or log.json was deleted. Applying the whole log again
-		// could put old values over newer edits in the files, so go on from its end.
-		fromEnd = true
+		// a new state dir: the whole log is applied, so a replica joining others gets every
+		// collection, and its own folder's files are then read as edits of them
 	case err != nil:
 		return fmt.Errorf("reading %s: %w", j.path, err)
 	default:
 		if err := json.Unmarshal(b, &st); err != nil {
-			return fmt.Errorf("reading %s: %w (delete it to go on from the end of the change log; writes not yet in the files are then lost)", j.path, err)
+			return fmt.Errorf("reading %s: %w (delete it to apply the whole change log again; the folder's files are then read as edits)", j.path, err)
 		}
 	}
-	if j.server, err = replica.StartEmbedded(replica.EmbeddedOptions{StoreDir: filepath.Join(stateDir, "nats")}); err != nil {
-		return err
+	replicas := 1
+	if c.NATS == "" {
+		if j.server, err = replica.StartEmbedded(replica.EmbeddedOptions{StoreDir: filepath.Join(c.StateDir, "nats")}); err != nil {
+			return err
+		}
+		if j.conn, err = j.server.Connect(nats.Name("sheetsync " + c.Replica)); err != nil {
+			return fmt.Errorf("connecting to the embedded NATS server: %w", err)
+		}
+	} else {
+		if j.conn, err = dialNATS(c, log); err != nil {
+			return err
+		}
+		replicas = clusterReplicas
 	}
-	if j.conn, err = j.server.Connect(nats.Name("sheetsync " + replicaName)); err != nil {
-		return fmt.Errorf("connecting to the embedded NATS server: %w", err)
+	o := replica.LogOptions{Replica: c.Replica, From: st.Written, MaxBytes: journalBytes, Replicas: replicas,
+		OnHalt: onHalt, Logger: log, Defer: true}
+	if max := j.conn.MaxPayload(); c.NATS != "" && max < replica.MaxMessage {
+		log.Warn("the NATS servers take messages of at most this size; a change bigger than it (a big file re-read or replaced) cannot be committed: set max_payload: 64MB in their configuration",
+			"max_payload", max, "wanted", replica.MaxMessage)
 	}
-	l, err := replica.OpenLog(ctx, j.conn, j.store, replica.LogOptions{Replica: replicaName, From: st.Written, FromEnd: fromEnd,
-		MaxBytes: journalBytes, OnHalt: onHalt, Logger: log})
+	l, err := replica.OpenLog(ctx, j.conn, j.store, o)
+	if err != nil && replicas > 1 && strings.Contains(err.Error(), "replicas") {
+		// a single server, not a cluster: it keeps one copy
+		log.Info("the NATS server is not clustered; the change log is kept in one copy", "nats", redactURL(c.NATS))
+		o.Replicas, replicas = 1, 1
+		l, err = replica.OpenLog(ctx, j.conn, j.store, o)
+	}
 	if err != nil {
 		return err
+	}
+	if c.NATS != "" {
+		js, err := jetstream.New(j.conn)
+		if err == nil {
+			j.files, err = replica.OpenFiles(ctx, js, l.Copies())
+		}
+		if err != nil {
+			return err
+		}
 	}
 	// record where the log starts for this store (after a reset too) before any write can be
 	// acknowledged: from here on a restart replays what the files may lack
@@ -104,16 +166,69 @@ func (j *journal) open(ctx context.Context, stateDir, replicaName string, log *s
 	j.mu.Lock()
 	j.written = from
 	j.mu.Unlock()
+	j.log.Store(l)
+	return nil
+}
+
+// dialNATS connects to an existing NATS cluster: credentials and TLS come from the URL
+// (user:password@, token@, tls://) and the --nats-creds and --nats-ca files. The connection
+// reconnects for ever; while it is down, writes fail fast and reads go on from memory.
+func dialNATS(c Config, log *slog.Logger) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name("sheetsync " + c.Replica),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500 * time.Millisecond),
+		nats.Timeout(5 * time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn("disconnected from NATS; writes fail until it is back, reads go on", "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("reconnected to NATS", "server", nc.ConnectedUrlRedacted())
+		}),
+	}
+	if c.NATSCreds != "" {
+		opts = append(opts, nats.UserCredentials(c.NATSCreds))
+	}
+	if c.NATSCA != "" {
+		opts = append(opts, nats.RootCAs(c.NATSCA))
+	}
+	nc, err := nats.Connect(c.NATS, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("--nats %s: %w (is the NATS cluster running and reachable from here?)", redactURL(c.NATS), err)
+	}
+	log.Info("connected to NATS", "server", nc.ConnectedUrlRedacted())
+	return nc, nil
+}
+
+// redactURL hides the password or token of NATS URLs, for messages.
+func redactURL(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if at := strings.LastIndex(p, "@"); at >= 0 {
+			if scheme := strings.Index(p, "://"); scheme >= 0 && scheme < at {
+				parts[i] = p[:scheme+3] + "***" + p[at:]
+			}
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// follow applies the changes after the last one the files hold, and waits until every change
+// the log holds now is applied; those the files lack reach them through the folder's
+// write-back once it opens.
+func (j *journal) follow(ctx context.Context, log *slog.Logger) error {
+	l := j.log.Load()
 	start := time.Now()
-	if err := l.CatchUpAll(ctx); err != nil {
-		l.Close()
+	if err := l.Follow(ctx); err != nil {
 		return err
 	}
-	if seq, _ := l.Applied(); seq > from {
-		log.Info("changes not yet in the files applied again from the change log", "from", from+1, "to", seq,
+	if err := l.CatchUpAll(ctx); err != nil {
+		return err
+	}
+	if seq, _ := l.Applied(); seq > l.Start() {
+		log.Info("changes not yet in the files applied from the change log", "from", l.Start()+1, "to", seq,
 			"took", time.Since(start).Round(time.Millisecond))
 	}
-	j.log.Store(l)
 	return nil
 }
 

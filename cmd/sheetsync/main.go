@@ -121,27 +121,40 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("result cache: %w", err)
 	}
 	m.Results = results
+	m.journal = newJournal(m.Store, m.Config.StateDir)
 	folder := &ingest.Folder{
 		Dir: m.Config.Dir, StateDir: m.Config.StateDir,
 		Loader:    &ingest.Loader{ReadOnly: m.Config.ReadOnly, Logger: m.Logger},
-		Committer: m.Store, Debounce: m.Config.Debounce, Rescan: m.Config.Rescan, Logger: m.Logger,
+		Committer: folderCommitter{m.journal}, Baseline: m.Store, Replica: m.Config.Replica,
+		Debounce: m.Config.Debounce, Rescan: m.Config.Rescan, Logger: m.Logger,
 	}
-	m.Store.Listen(folder.OnCommit) // API writes reach the files
-	m.journal = newJournal(m.Store, m.Config.StateDir)
+	m.Store.Listen(folder.OnCommit)                  // changes not read from these files reach them
 	folder.OnWritten = m.journal.saveWritten(folder) // set before the folder's writer starts
 	if err := m.openServer(folder, m.journal); err != nil {
 		return err
 	}
 	start := time.Now()
+	// the order of a restart (DESIGN §4): the files as the state dir says they were when the
+	// last change they hold was applied, then the log's changes after it, then what changed in
+	// the files meanwhile, read as edits
+	notReady := func(err error) { m.Server.SetNotReady("the change log stopped: " + err.Error()) }
+	if err := m.journal.connect(ctx, m.Config, m.Logger, notReady); err != nil {
+		return fmt.Errorf("change log: %w", err)
+	}
+	if m.journal.files != nil {
+		folder.Files = m.journal.files
+	}
+	if err := folder.Restore(ctx); err != nil {
+		return err
+	}
+	if err := m.journal.follow(ctx, m.Logger); err != nil {
+		return fmt.Errorf("change log: %w", err)
+	}
 	report, err := folder.Open(ctx)
 	if err != nil {
 		return err
 	}
 	m.Folder = folder
-	notReady := func(err error) { m.Server.SetNotReady("the change log stopped: " + err.Error()) }
-	if err := m.journal.open(ctx, m.Config.StateDir, m.Config.Replica, m.Logger, notReady); err != nil {
-		return fmt.Errorf("change log: %w", err)
-	}
 	if err := m.journal.err(); err != nil {
 		notReady(err) // halted while catching up: it stays not ready
 	} else {

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -59,7 +60,13 @@ func copySamples(tb testing.TB) string {
 func MustRunMain(tb testing.TB, dir string, edit func(*Config)) *Main {
 	tb.Helper()
 	m := NewMain()
-	m.Stderr = io.Discard
+	logs := &lockedBuffer{}
+	m.Stderr = logs
+	tb.Cleanup(func() { // runs after Close: the log is whole
+		if tb.Failed() {
+			tb.Logf("log of the server on %s:\n%s", dir, logs.String())
+		}
+	})
 	m.Config.Dir = dir
 	m.Config.Addr = "127.0.0.1:0"
 	if edit != nil {
@@ -70,6 +77,24 @@ func MustRunMain(tb testing.TB, dir string, edit func(*Config)) *Main {
 	}
 	tb.Cleanup(func() { m.Close() })
 	return m
+}
+
+// lockedBuffer is a log shared by the server's goroutines and the test.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func post(tb testing.TB, url, body string) (int, map[string]any) {

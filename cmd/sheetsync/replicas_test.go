@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sheetsync/sheetsync/cache/replica"
+)
+
+// startNATS starts a NATS server with JetStream listening on a random loopback port, as an
+// existing cluster of one for --nats.
+func startNATS(tb testing.TB) *replica.Embedded {
+	tb.Helper()
+	ns, err := replica.StartEmbedded(replica.EmbeddedOptions{StoreDir: tb.TempDir(), Listen: true, Port: -1, Name: "test"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(ns.Shutdown)
+	return ns
+}
+
+// runReplica runs a replica in this process on dir with its own state dir, through ns.
+func runReplica(tb testing.TB, ns *replica.Embedded, name, dir string) *Main {
+	state := tb.TempDir()
+	return MustRunMain(tb, dir, func(c *Config) {
+		c.NATS, c.Replica, c.StateDir = ns.URL(), name, state
+		c.Debounce = 20 * time.Millisecond
+	})
+}
+
+// spreadsheets returns the spreadsheets of a folder by name.
+func spreadsheets(dir string) map[string][]byte {
+	m := map[string][]byte{}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if ext := filepath.Ext(e.Name()); e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") && (ext == ".csv" || ext == ".xlsx") {
+			m[e.Name()], _ = os.ReadFile(filepath.Join(dir, e.Name()))
+		}
+	}
+	return m
+}
+
+// folderDifference names the first spreadsheet that differs between folders, "" when they hold
+// the same files byte for byte.
+func folderDifference(dirs ...string) string {
+	first := spreadsheets(dirs[0])
+	for _, dir := range dirs[1:] {
+		other := spreadsheets(dir)
+		names := slices.Sorted(maps.Keys(first))
+		for n := range other {
+			if _, ok := first[n]; !ok {
+				names = append(names, n)
+			}
+		}
+		for _, name := range names {
+			a, inFirst := first[name]
+			b, inOther := other[name]
+			switch {
+			case !inOther:
+				return fmt.Sprintf("%s has %s, %s has not", dirs[0], name, dir)
+			case !inFirst:
+				return fmt.Sprintf("%s has %s, %s has not", dir, name, dirs[0])
+			case !bytes.Equal(a, b):
+				return fmt.Sprintf("%s differs between %s and %s: %s", name, dirs[0], dir, firstDifference(a, b))
+			}
+		}
+	}
+	return ""
+}
+
+// itemName returns the name of an item through a replica's v3 API, "" when it has none.
+func itemName(tb testing.TB, m *Main, collection, id string) string {
+	resp, err := http.Post(m.Server.URL()+"/v3/items/query", "application/json",
+		strings.NewReader(fmt.Sprintf(`{"collectionId":%q,"query":{"filter":{"_id":%q}}}`, collection, id)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Items []map[string]any `json:"items"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&body) != nil || len(body.Items) == 0 {
+		return ""
+	}
+	name, _ := body.Items[0]["name"].(string)
+	return name
+}
+
+// TestReplicasShareEveryChange: three replicas, each with its own copy of the samples, through
+// one NATS server: API writes through any replica, a hand edit of a file, a new file and a
+// removed file on one replica all reach every replica's store and folder, and the folders end
+// byte for byte the same.
+func TestReplicasShareEveryChange(t *testing.T) {
+	ns := startNATS(t)
+	var dirs []string
+	var rs []*Main
+	for i := range 3 {
+		dir := copySamples(t)
+		dirs = append(dirs, dir)
+		rs = append(rs, runReplica(t, ns, fmt.Sprintf("r%d", i+1), dir))
+	}
+	seen := func(collection, id, want string) {
+		t.Helper()
+		for i, m := range rs {
+			eventually(t, 10*time.Second, func() (bool, string) {
+				got := itemName(t, m, collection, id)
+				return got == want, fmt.Sprintf("r%d serves %s/%s named %q, want %q", i+1, collection, id, got, want)
+			})
+		}
+	}
+	// the store is written first and the files moments later: wait for the files
+	inFiles := func(file, text string) {
+		t.Helper()
+		for _, dir := range dirs {
+			eventually(t, 10*time.Second, func() (bool, string) {
+				b, _ := os.ReadFile(filepath.Join(dir, file))
+				return bytes.Contains(b, []byte(text)), fmt.Sprintf("%s in %s does not hold %q", file, dir, text)
+			})
+		}
+	}
+	same := func(what string) {
+		t.Helper()
+		eventually(t, 10*time.Second, func() (bool, string) {
+			d := folderDifference(dirs...)
+			return d == "", what + ": " + d
+		})
+	}
+	same("at the start")
+
+	// API writes through each replica
+	if code, body := post(t, rs[0].Server.URL()+"/v3/items/insert", `{"collectionId":"products","items":[{"_id":"rake-1","name":"Garden Rake","price":12.5}]}`); code != 200 {
+		t.Fatalf("insert through r1: %d %v", code, body)
+	}
+	seen("products", "rake-1", "Garden Rake")
+	if code, body := post(t, rs[1].Server.URL()+"/v3/items/update", `{"collectionId":"products","items":[{"_id":"rake-1","name":"Leaf Rake","price":14}]}`); code != 200 {
+		t.Fatalf("update through r2: %d %v", code, body)
+	}
+	seen("products", "rake-1", "Leaf Rake")
+	if code, body := post(t, rs[2].Server.URL()+"/v3/items/insert", `{"collectionId":"stores-Staff","items":[{"_id":"staff-x","name":"Aoife Byrne","role":"clerk"}]}`); code != 200 {
+		t.Fatalf("insert into a workbook through r3: %d %v", code, body)
+	}
+	seen("stores-Staff", "staff-x", "Aoife Byrne")
+	inFiles("products.csv", "Leaf Rake,,14,")
+	same("after API writes")
+	// a hand edit of a file on r2
+	path := filepath.Join(dirs[1], "products.csv")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := bytes.Replace(b, []byte("Leaf Rake"), []byte("Hand Rake"), 1)
+	writeByRename(t, path, edited)
+	seen("products", "rake-1", "Hand Rake")
+	inFiles("products.csv", "Hand Rake,,14,")
+	same("after a hand edit on r2")
+
+	// a new file on r3, a file removed on r1
+	writeByRename(t, filepath.Join(dirs[2], "tools.csv"), []byte("_id,name\nt1,Spade\n"))
+	seen("tools", "t1", "Spade")
+	inFiles("tools.csv", "t1,Spade")
+	if err := os.Remove(filepath.Join(dirs[0], "tools.csv")); err != nil {
+		t.Fatal(err)
+	}
+	seen("tools", "t1", "")
+	same("after a file was added on r3 and removed on r1")
+}
+
+// writeByRename replaces a file as editors save: a temporary file renamed over it.
+func writeByRename(tb testing.TB, path string, b []byte) {
+	tb.Helper()
+	tmp := path + ".tmp~"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		tb.Fatal(err)
+	}
+}
