@@ -351,6 +351,9 @@ func (l *Log) Commit(ctx context.Context, cs cache.ChangeSet) (uint64, error) {
 // CatchUp waits until this replica has applied every change of collection the log holds now:
 // a consistent read (spec v3 consistentRead) then sees every write any replica acknowledged.
 func (l *Log) CatchUp(ctx context.Context, collection string) error {
+	if l.nc.Status() != nats.CONNECTED {
+		return fmt.Errorf("%w: not connected to NATS (%s)", ErrUnavailable, strings.ToLower(l.nc.Status().String()))
+	}
 	last, err := l.stream.GetLastMsgForSubject(ctx, subjectPrefix+collection)
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
