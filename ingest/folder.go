@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sheetsync/sheetsync/cache"
@@ -47,7 +48,11 @@ type Folder struct {
 	Replica string
 	// Files, when set, stores each version of a file read here for the other replicas, and
 	// gives the versions they read (nil for a lone replica).
-	Files    FileStore
+	Files FileStore
+	// TakeOver opens a folder whose content and every change since the store already holds:
+	// the replica that takes a shared folder over from another (--shared-dir). Restore then
+	// commits nothing, and every row the files lack is written into them.
+	TakeOver bool
 	Debounce time.Duration // quiet time after a file's last event before it is read
 	Rescan   time.Duration // period of the full rescan that catches missed events; 0 for none
 	Workers  int           // files read at once; 2 when 0
@@ -69,9 +74,11 @@ type Folder struct {
 
 	state    *stateDir
 	restored map[string]bool // files whose state-dir copy Restore served
-	cancel   context.CancelFunc
-	done     chan struct{}
-	watch    *watcher
+	// abandoned is set when another replica took the shared folder over: nothing is written
+	abandoned atomic.Bool
+	cancel    context.CancelFunc
+	done      chan struct{}
+	watch     *watcher
 }
 
 // trackedFile is a file as last synced.
@@ -286,6 +293,9 @@ func (f *Folder) syncFile(ctx context.Context, name string, fresh bool) syncResu
 // sync brings the store in step with one file: gone, unchanged, or changed. fresh says the file
 // just appeared by a rename (an atomic save), which needs no quiet period.
 func (f *Folder) sync(ctx context.Context, name string, fresh bool) syncResult {
+	if f.abandoned.Load() {
+		return syncDone // another replica holds the shared folder: it reads the edits
+	}
 	path := filepath.Join(f.Dir, name)
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) || (err == nil && !fi.Mode().IsRegular()) {
@@ -436,7 +446,9 @@ func (f *Folder) restore(ctx context.Context, name, copyPath string, meta *synce
 			continue
 		}
 		table := sh.Table
-		if _, err := f.baseline().Commit(ctx, cache.ChangeSet{Collection: sh.Collection, Origin: cache.Origin{Kind: cache.OriginFile, Path: name}, Replace: &table}); err != nil {
+		if f.TakeOver {
+			f.rewrite(sh.Collection)
+		} else if _, err := f.baseline().Commit(ctx, cache.ChangeSet{Collection: sh.Collection, Origin: cache.Origin{Kind: cache.OriginFile, Path: name}, Replace: &table}); err != nil {
 			continue
 		}
 		// the copy holds the bytes last synced, so its layout is the file's when unchanged
@@ -472,7 +484,7 @@ func (f *Folder) serveDates(ctx context.Context, st *trackedFile, meta *syncedMe
 			items = append(items, it)
 			sh.dates[id] = d
 		}
-		if len(items) == 0 {
+		if len(items) == 0 || f.TakeOver {
 			continue
 		}
 		cs := cache.ChangeSet{Collection: sh.collection, Origin: cache.Origin{Kind: cache.OriginFile, Path: st.name}, Update: items}

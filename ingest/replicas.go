@@ -72,6 +72,9 @@ func (f *Folder) adoptFile(ctx context.Context, v cache.FileVersion) error {
 	lock := f.fileLock(v.Name)
 	lock.Lock()
 	defer lock.Unlock()
+	if f.abandoned.Load() {
+		return nil
+	}
 	path := filepath.Join(f.Dir, v.Name)
 	f.mu.Lock()
 	st := f.files[v.Name]
@@ -275,19 +278,46 @@ func (f *Folder) rewriteRows(name string) {
 	if st == nil {
 		return
 	}
+	for _, sh := range st.sheets {
+		f.rewrite(sh.collection)
+	}
+}
+
+// rewrite marks every row of a collection to be written into its file.
+func (f *Folder) rewrite(collection string) {
 	w := &f.wb
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, sh := range st.sheets {
-		d := w.dirty[sh.collection]
-		if d == nil {
-			d = &dirtyRows{ids: map[string]struct{}{}}
-			w.dirty[sh.collection] = d
-		}
-		d.truncate = true
+	w.init()
+	d := w.dirty[collection]
+	if d == nil {
+		d = &dirtyRows{ids: map[string]struct{}{}}
+		w.dirty[collection] = d
 	}
+	d.truncate = true
 	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
+}
+
+// Follow seeds the write-back with the store's current snapshots, for a folder opened with
+// TakeOver: what the files lack is found by comparing them with these.
+func (f *Folder) Follow(snaps []*cache.Snapshot) {
+	w := &f.wb
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.init()
+	for _, s := range snaps {
+		if _, ok := w.latest[s.Name()]; !ok {
+			w.latest[s.Name()] = s
+		}
+	}
+}
+
+// Abandon stops the folder at once, for a replica that lost the lease of a shared folder: no
+// file is written from this moment (a write under way is not renamed into place), and Close,
+// which may take a moment, skips the final write of what is left; the new holder writes it.
+func (f *Folder) Abandon() {
+	f.abandoned.Store(true)
 }

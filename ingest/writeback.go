@@ -26,6 +26,9 @@ const retryDelay = time.Second
 // it: the write-back is tried again shortly, after the file's edits are merged.
 var errFileBusy = errors.New("the file is being changed")
 
+// errAbandoned stops a write under way when another replica took the shared folder over.
+var errAbandoned = errors.New("another replica holds the shared folder now")
+
 // writeBack is what API writes left to write into the files (DESIGN §4: the store is updated
 // first, so the very next query reads the write; the file follows within milliseconds).
 type writeBack struct {
@@ -142,6 +145,9 @@ func (f *Folder) writeLoop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			if f.abandoned.Load() {
+				return // the replica holding the folder now writes what is left
+			}
 			final, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			f.flush(final)
 			cancel()
@@ -174,6 +180,9 @@ func (f *Folder) flush(ctx context.Context) time.Duration {
 			f.OnWritten()
 		}
 	}()
+	if f.abandoned.Load() {
+		return 0
+	}
 	var again time.Duration
 	tookLast := false // rows that fail wait in w.dirty for the next flush
 	for {
@@ -239,7 +248,7 @@ func (f *Folder) writeDirty(ctx context.Context, dirty map[string]*dirtyRows) ti
 			}
 			w.dirty[coll] = d
 		}
-		busy := errors.Is(err, errFileBusy)
+		busy := errors.Is(err, errFileBusy) || errors.Is(err, errAbandoned)
 		repeated := false
 		if busy {
 			again = cmp0(again, f.Debounce)
@@ -331,6 +340,9 @@ func (f *Folder) writeFile(ctx context.Context, name string, dirty map[string]*d
 		return nil
 	}
 	guard := func() error {
+		if f.abandoned.Load() {
+			return errAbandoned
+		}
 		now, err := os.Stat(path)
 		if err != nil || keyOf(now) != st.stat {
 			return errFileBusy

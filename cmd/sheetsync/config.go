@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sheetsync/sheetsync/cache/replica"
 	"github.com/sheetsync/sheetsync/ingest"
 )
 
@@ -26,6 +27,8 @@ type Config struct {
 	NATS                 string // URLs of an existing NATS cluster; "" runs an embedded server
 	NATSCreds            string // a NATS credentials file (JWT and NKey seed)
 	NATSCA               string // a CA certificate file for tls:// NATS URLs signed by a private CA
+	SharedDir            bool   // every replica sees the same folder; the lease holder watches and writes it
+	LeaseTTL             time.Duration
 	JWTPublicKey         string
 	AppID                string
 	SecretKey            string
@@ -46,7 +49,7 @@ const (
 // NewConfig returns the defaults.
 func NewConfig() Config {
 	return Config{Dir: DefaultDir, Addr: DefaultAddr, LogFormat: DefaultLogFormat,
-		Debounce: ingest.DefaultDebounce, Rescan: ingest.DefaultRescan}
+		Debounce: ingest.DefaultDebounce, Rescan: ingest.DefaultRescan, LeaseTTL: replica.DefaultLeaseTTL}
 }
 
 // ParseFlags reads the environment, then the flags (which win), into c.
@@ -80,6 +83,7 @@ func (c *Config) ParseFlags(args []string, stderr io.Writer) error {
 	str(&c.JWTPublicKey, "jwt-public-key", "SHEETSYNC_JWT_PUBLIC_KEY", "v3: Wix's public key: PEM text, a file holding it, or one-line base64")
 	str(&c.AppID, "app-id", "SHEETSYNC_APP_ID", "v3: your Wix app id, the expected aud of Wix's tokens")
 	str(&c.SecretKey, "secret-key", "SHEETSYNC_SECRET_KEY", "legacy: the secretKey in the collection's configuration in Wix")
+	boolean(&c.SharedDir, "shared-dir", "SHEETSYNC_SHARED_DIR", "every replica sees the same folder (a network share): only the replica holding the lease watches and writes it")
 	boolean(&c.AllowUnauthenticated, "allow-unauthenticated", "SHEETSYNC_ALLOW_UNAUTHENTICATED", "serve a protocol without its key on a non-loopback address")
 	boolean(&c.ReadOnly, "read-only", "SHEETSYNC_READ_ONLY", "never write files; every collection is read-only")
 	duration := func(p *time.Duration, name, env, usage string) {
@@ -93,6 +97,7 @@ func (c *Config) ParseFlags(args []string, stderr io.Writer) error {
 		fs.DurationVar(p, name, *p, usage+" (env "+env+")")
 	}
 	duration(&c.Debounce, "debounce", "SHEETSYNC_DEBOUNCE", "quiet time after a file's last change before it is read again")
+	duration(&c.LeaseTTL, "lease-ttl", "SHEETSYNC_LEASE_TTL", "--shared-dir: how long a dead holder keeps the folder before another replica takes it over")
 	duration(&c.Rescan, "rescan", "SHEETSYNC_RESCAN", "full rescan of the folder for file systems that miss events; 0 turns it off")
 	str(&c.LogFormat, "log-format", "SHEETSYNC_LOG_FORMAT", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
@@ -124,6 +129,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Replica == "" || strings.ContainsAny(c.Replica, " \t\r\n") {
 		return fmt.Errorf("--replica %q: want a name without spaces, unique per replica", c.Replica)
+	}
+	if c.SharedDir && c.NATS == "" {
+		return errors.New("--shared-dir needs --nats: the replicas sharing the folder elect the one that writes it through their NATS cluster")
+	}
+	if c.SharedDir && c.LeaseTTL < replica.MinLeaseTTL {
+		return fmt.Errorf("--lease-ttl %s: want at least %s", c.LeaseTTL, replica.MinLeaseTTL)
 	}
 	if c.NATS == "" && (c.NATSCreds != "" || c.NATSCA != "") {
 		return errors.New("--nats-creds and --nats-ca are for --nats: without it sheetsync runs its own NATS server")

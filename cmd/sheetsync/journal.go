@@ -37,6 +37,10 @@ type journal struct {
 	conn   *nats.Conn
 	path   string // <state>/log.json: the last sequence the files are known to hold
 
+	// shared is --shared-dir: the state dir is every replica's, and only the holder of the
+	// folder writes log.json
+	shared bool
+
 	mu      sync.Mutex
 	written uint64
 }
@@ -158,10 +162,12 @@ func (j *journal) connect(ctx context.Context, c Config, log *slog.Logger, onHal
 	// record where the log starts for this store (after a reset too) before any write can be
 	// acknowledged: from here on a restart replays what the files may lack
 	from := l.Start()
-	b, _ = json.Marshal(journalState{Written: from})
-	if err := ingest.WriteFileAtomic(j.path, b); err != nil {
-		l.Close()
-		return fmt.Errorf("writing %s: %w", j.path, err)
+	if !j.shared {
+		b, _ = json.Marshal(journalState{Written: from})
+		if err := ingest.WriteFileAtomic(j.path, b); err != nil {
+			l.Close()
+			return fmt.Errorf("writing %s: %w", j.path, err)
+		}
 	}
 	j.mu.Lock()
 	j.written = from

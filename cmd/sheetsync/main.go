@@ -90,7 +90,8 @@ type Main struct {
 	Store   *cache.Store
 	Results *cache.Results
 	Server  *httpapi.Server
-	Folder  *ingest.Folder
+	Folder  *ingest.Folder // nil with --shared-dir, where it moves with the lease
+	shared  *sharedFolder
 	journal *journal
 	unlock  func()
 }
@@ -108,13 +109,16 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.Logger = newLogger(m.Stderr, m.Config.LogFormat)
-	unlock, err := lockStateDir(m.Config.StateDir)
-	if err != nil {
-		return err
+	if !m.Config.SharedDir { // with --shared-dir every replica shares the state dir; the lease decides
+		unlock, err := lockStateDir(m.Config.StateDir)
+		if err != nil {
+			return err
+		}
+		m.unlock = unlock
 	}
-	m.unlock = unlock
 	dir, _ := filepath.Abs(m.Config.Dir)
-	m.Logger.Info("sheetsync starting", "version", Version(), "dir", dir, "addr", m.Config.Addr, "read_only", m.Config.ReadOnly)
+	m.Logger.Info("sheetsync starting", "version", Version(), "dir", dir, "addr", m.Config.Addr, "read_only", m.Config.ReadOnly,
+		"replica", m.Config.Replica, "shared_dir", m.Config.SharedDir)
 	m.Store = cache.NewStore()
 	results, err := cache.NewResults(cache.DefaultMaxCost)
 	if err != nil {
@@ -122,15 +126,17 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Results = results
 	m.journal = newJournal(m.Store, m.Config.StateDir)
-	folder := &ingest.Folder{
-		Dir: m.Config.Dir, StateDir: m.Config.StateDir,
-		Loader:    &ingest.Loader{ReadOnly: m.Config.ReadOnly, Logger: m.Logger},
-		Committer: folderCommitter{m.journal}, Baseline: m.Store, Replica: m.Config.Replica,
-		Debounce: m.Config.Debounce, Rescan: m.Config.Rescan, Logger: m.Logger,
+	m.journal.shared = m.Config.SharedDir
+	folder := m.newFolder()
+	var files httpapi.Files = folder
+	if m.Config.SharedDir {
+		m.shared = newSharedFolder(m)
+		m.Store.Listen(m.shared.OnCommit) // the holder's folder writes every change
+		files = m.shared
+	} else {
+		m.Store.Listen(folder.OnCommit) // changes not read from these files reach them
 	}
-	m.Store.Listen(folder.OnCommit)                  // changes not read from these files reach them
-	folder.OnWritten = m.journal.saveWritten(folder) // set before the folder's writer starts
-	if err := m.openServer(folder, m.journal); err != nil {
+	if err := m.openServer(files, m.journal); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -150,27 +156,53 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := m.journal.follow(ctx, m.Logger); err != nil {
 		return fmt.Errorf("change log: %w", err)
 	}
-	report, err := folder.Open(ctx)
-	if err != nil {
-		return err
+	var problems int
+	if m.Config.SharedDir {
+		// every replica serves from the state dir and the log; the holder of the lease opens
+		// the folder itself
+		if err := m.shared.start(ctx); err != nil {
+			return err
+		}
+	} else {
+		report, err := folder.Open(ctx)
+		if err != nil {
+			return err
+		}
+		m.Folder = folder
+		problems = len(report.Problems)
 	}
-	m.Folder = folder
 	if err := m.journal.err(); err != nil {
 		notReady(err) // halted while catching up: it stays not ready
 	} else {
 		m.Server.SetReady()
 	}
-	rows := 0
-	for _, c := range report.Collections {
-		rows += c.Rows
+	collections, rows := m.Store.Collections(), 0
+	for _, c := range collections {
+		rows += c.Len()
 	}
-	m.Logger.Info("serving", "url", m.Server.URL(), "collections", len(report.Collections), "rows", rows,
-		"problems", len(report.Problems), "load", time.Since(start).Round(time.Millisecond))
+	m.Logger.Info("serving", "url", m.Server.URL(), "collections", len(collections), "rows", rows,
+		"problems", problems, "load", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
+// newFolder returns the live folder as the configuration says; with --shared-dir, a new one
+// each time this replica takes the folder over.
+func (m *Main) newFolder() *ingest.Folder {
+	f := &ingest.Folder{
+		Dir: m.Config.Dir, StateDir: m.Config.StateDir,
+		Loader:    &ingest.Loader{ReadOnly: m.Config.ReadOnly, Logger: m.Logger},
+		Committer: folderCommitter{m.journal}, Baseline: m.Store, Replica: m.Config.Replica,
+		Debounce: m.Config.Debounce, Rescan: m.Config.Rescan, Logger: m.Logger,
+	}
+	f.OnWritten = m.journal.saveWritten(f) // set before the folder's writer starts
+	if m.journal.files != nil {
+		f.Files = m.journal.files
+	}
+	return f
+}
+
 // openServer authenticates each protocol as DESIGN §2 says and starts listening.
-func (m *Main) openServer(files *ingest.Folder, store httpapi.Store) error {
+func (m *Main) openServer(files httpapi.Files, store httpapi.Store) error {
 	c := m.Config
 	v3 := httpapi.Auth{Mode: m.openMode(), AppID: c.AppID}
 	if c.JWTPublicKey != "" {
@@ -234,6 +266,12 @@ func (m *Main) Close() error {
 		if ferr := m.Folder.Close(); err == nil {
 			err = ferr
 		}
+	}
+	if m.shared != nil {
+		if ferr := m.shared.close(); err == nil {
+			err = ferr
+		}
+		m.shared = nil
 	}
 	if m.journal != nil {
 		m.journal.close(m.Folder)
