@@ -44,10 +44,13 @@ type writeBack struct {
 	flushing bool
 }
 
-// pending is a step of the write-back: a file version to follow, or rows to write.
+// pending is a step of the write-back: a file version to follow, or rows to write as they
+// were at that point of the log (at: by collection; the latest snapshots when nil), so that a
+// replica replaying the log writes the very bytes the others wrote at each step.
 type pending struct {
 	adopt *cache.FileVersion
 	dirty map[string]*dirtyRows
+	at    map[string]*cache.Snapshot
 }
 
 // dirtyRows are the rows of one collection that API writes changed: by _id, and all of them
@@ -82,6 +85,19 @@ func (f *Folder) OnCommit(c cache.Committed) {
 	defer w.mu.Unlock()
 	w.init()
 	name := c.Change.Collection
+	v := c.Change.Origin.File
+	adopt := f.remote(c) && v != nil && c.Change.Origin.Kind == cache.OriginFile
+	if adopt && len(w.dirty) > 0 {
+		// another replica's file edit: this copy of the file follows it as a whole, after the
+		// rows of the changes before it are written as they were before it (so that the file
+		// holds the version the edit was read from, as on that replica)
+		at := make(map[string]*cache.Snapshot, len(w.dirty))
+		for coll := range w.dirty {
+			at[coll] = w.latest[coll]
+		}
+		w.queue = append(w.queue, pending{dirty: w.dirty, at: at})
+		w.dirty = map[string]*dirtyRows{}
+	}
 	if c.Snapshot == nil {
 		delete(w.latest, name)
 		delete(w.dirty, name)
@@ -94,14 +110,7 @@ func (f *Folder) OnCommit(c cache.Committed) {
 	if !f.remote(c) {
 		return // read from this replica's own files: they hold it
 	}
-	if v := c.Change.Origin.File; v != nil && c.Change.Origin.Kind == cache.OriginFile {
-		// another replica's file edit: this copy of the file follows it as a whole, after the
-		// rows of the changes before it are written (so that it holds the version the edit was
-		// read from, as on that replica)
-		if len(w.dirty) > 0 {
-			w.queue = append(w.queue, pending{dirty: w.dirty})
-			w.dirty = map[string]*dirtyRows{}
-		}
+	if adopt {
 		w.queue = append(w.queue, pending{adopt: v})
 		select {
 		case w.wake <- struct{}{}:
@@ -205,7 +214,7 @@ func (f *Folder) flush(ctx context.Context) time.Duration {
 				return retryDelay
 			}
 		case next.dirty != nil:
-			again = cmp0Nonzero(again, f.writeDirty(ctx, next.dirty))
+			again = cmp0Nonzero(again, f.writeDirty(ctx, next.dirty, next.at))
 		default:
 			return again
 		}
@@ -222,7 +231,7 @@ func cmp0Nonzero(a, b time.Duration) time.Duration {
 
 // writeDirty writes dirty rows into their files. It returns when to try again for files that
 // could not be written now, 0 if all were; their rows wait with the next ones.
-func (f *Folder) writeDirty(ctx context.Context, dirty map[string]*dirtyRows) time.Duration {
+func (f *Folder) writeDirty(ctx context.Context, dirty map[string]*dirtyRows, at map[string]*cache.Snapshot) time.Duration {
 	w := &f.wb
 	var again time.Duration
 	byFile := map[string]map[string]*dirtyRows{}
@@ -237,7 +246,7 @@ func (f *Folder) writeDirty(ctx context.Context, dirty map[string]*dirtyRows) ti
 	}
 	f.mu.Unlock()
 	for _, name := range slices.Sorted(maps.Keys(byFile)) {
-		err := f.writeFile(ctx, name, byFile[name])
+		err := f.writeFile(ctx, name, byFile[name], at)
 		if err == nil {
 			continue
 		}
@@ -288,7 +297,7 @@ func cmp0(a, b time.Duration) time.Duration {
 // file since it was last synced are merged into the store first (DESIGN §4, three-way merge),
 // so what is written is the merged result and no cell a person just changed is overwritten with
 // an older value. The file is replaced atomically, unless it changed while being written.
-func (f *Folder) writeFile(ctx context.Context, name string, dirty map[string]*dirtyRows) error {
+func (f *Folder) writeFile(ctx context.Context, name string, dirty map[string]*dirtyRows, at map[string]*cache.Snapshot) error {
 	lock := f.fileLock(name)
 	lock.Lock()
 	defer lock.Unlock()
@@ -323,7 +332,10 @@ func (f *Folder) writeFile(ctx context.Context, name string, dirty map[string]*d
 	f.wb.mu.Lock()
 	for _, sh := range st.sheets {
 		d := dirty[sh.collection]
-		cur := f.wb.latest[sh.collection]
+		cur := at[sh.collection]
+		if cur == nil {
+			cur = f.wb.latest[sh.collection]
+		}
 		if d == nil || cur == nil {
 			continue
 		}

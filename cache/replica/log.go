@@ -31,6 +31,9 @@ const subjectPrefix = "sheetsync.changes."
 // cannot go through the log yet.
 const MaxMessage = 64 << 20
 
+// conflictCatchUp bounds how long a commit that lost a race waits to apply the change that won.
+const conflictCatchUp = 2 * time.Second
+
 // ErrUnavailable is cache.ErrUnavailable: the log cannot be reached, so writes fail fast while
 // reads keep working from memory.
 var ErrUnavailable = cache.ErrUnavailable
@@ -42,6 +45,7 @@ var ErrUnavailable = cache.ErrUnavailable
 type Log struct {
 	store   *cache.Store
 	nc      *nats.Conn
+	big     bigChanges
 	js      jetstream.JetStream
 	stream  jetstream.Stream
 	name    string
@@ -134,11 +138,12 @@ func OpenLog(ctx context.Context, nc *nats.Conn, store *cache.Store, o LogOption
 		}
 		o.From = last
 	}
-	l := &Log{store: store, nc: nc, js: js, stream: stream, name: name, replica: o.Replica, log: o.Logger, start: o.From,
+	l := &Log{store: store, nc: nc, js: js, big: bigChanges{js: js}, stream: stream, name: name, replica: o.Replica, log: o.Logger, start: o.From,
 		applied: o.From, subjects: map[string]uint64{}, onHalt: o.OnHalt, pending: map[string]chan applied{}, changed: make(chan struct{})}
 	if l.log == nil {
 		l.log = slog.Default()
 	}
+	l.big.replicas = l.Copies()
 	for k, v := range o.Subjects {
 		l.subjects[k] = v
 	}
@@ -164,7 +169,9 @@ func (l *Log) Follow(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	if l.consume, err = cons.Consume(l.handle); err != nil {
+	// heartbeats every second: a consumer whose server died (a NATS node lost) is noticed and
+	// recreated on another within seconds, not the default 10 or more
+	if l.consume, err = cons.Consume(l.handle, jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second)); err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return nil
@@ -223,7 +230,11 @@ func (l *Log) handle(msg jetstream.Msg) {
 	seq := meta.Sequence.Stream
 	collection := strings.TrimPrefix(msg.Subject(), subjectPrefix)
 	var res applied
-	cs, err := DecodeChange(msg.Data())
+	data := msg.Data()
+	if obj := msg.Headers().Get(headerChangeObject); obj != "" {
+		data = l.getChange(obj)
+	}
+	cs, err := DecodeChange(data)
 	var newer *VersionError
 	if errors.As(err, &newer) {
 		l.mu.Lock()
@@ -325,15 +336,27 @@ func (l *Log) Commit(ctx context.Context, cs cache.ChangeSet) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if limit := min(int64(MaxMessage), l.nc.MaxPayload()); int64(len(data)) > limit {
-		return 0, fmt.Errorf("collection %s: the change is %.1f MB, more than the %.1f MB a message of the log may hold", cs.Collection, float64(len(data))/(1<<20), float64(limit)/(1<<20))
-	}
 	msg := &nats.Msg{Subject: subjectPrefix + cs.Collection, Data: data, Header: nats.Header{}}
 	fileToHeaders(cs.Origin.File, msg.Header)
+	if len(data) > inlineLimit {
+		// a whole big file: the bytes go to the object store, the message points at them
+		if err := l.putChange(ctx, id, data); err != nil {
+			return 0, err
+		}
+		msg.Data = nil
+		msg.Header.Set(headerChangeObject, changeObject(id))
+	}
 	_, err = l.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectLastSequencePerSubject(expected))
 	var apiErr *jetstream.APIError
 	switch {
 	case errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant):
+		// another change got in first: catch up with it, so that the writer's next attempt
+		// validates against it rather than against the same stale snapshot
+		wait, cancel := context.WithTimeout(ctx, conflictCatchUp)
+		defer cancel()
+		if err := l.CatchUp(wait, cs.Collection); err != nil && ctx.Err() == nil {
+			return 0, fmt.Errorf("%w: this replica is behind the change log and did not catch up within %s: %v", ErrUnavailable, conflictCatchUp, err)
+		}
 		return 0, fmt.Errorf("collection %s: %w", cs.Collection, cache.ErrVersionConflict)
 	case err != nil && ctx.Err() != nil:
 		return 0, ctx.Err()

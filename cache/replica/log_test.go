@@ -361,3 +361,41 @@ func TestLogReset(t *testing.T) {
 		t.Errorf("after a commit on a reset log: n %v", counterOf(store))
 	}
 }
+
+// TestLogBigChange: a change bigger than a message may be (a big file loaded whole) goes
+// through the object store, and every replica applies it in its place in the log.
+func TestLogBigChange(t *testing.T) {
+	e := startServer(t)
+	storeA, a := replicaOn(t, e, LogOptions{Replica: "a"})
+	storeB, _ := replicaOn(t, e, LogOptions{Replica: "b"})
+	schema, err := cache.NewSchema([]cache.Field{{Key: cache.FieldID, Type: cache.TypeText}, {Key: "s", Type: cache.TypeText}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rows = 200_000
+	var values [][]cache.Value
+	for i := range rows {
+		values = append(values, []cache.Value{cache.Text(fmt.Sprintf("id-%07d", i)), cache.Text(fmt.Sprintf("%060d", i))})
+	}
+	snap, err := cache.FromRows("big", schema, values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := cache.Table{Schema: schema, Columns: []*cache.Column{snap.Column(0), snap.Column(1)}}
+	if b, _ := EncodeChange(cache.ChangeSet{Collection: "big", Replace: &table}); len(b) <= inlineLimit {
+		t.Fatalf("the change encodes to %d bytes, not more than a message holds inline (%d): the test proves nothing", len(b), inlineLimit)
+	}
+	ctx := context.Background()
+	if _, err := a.Commit(ctx, cache.ChangeSet{Collection: "big", Replace: &table}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Commit(ctx, cache.ChangeSet{Collection: "big", Remove: []string{"id-0000007"}}); err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]*cache.Store{"a": storeA, "b": storeB} {
+		waitFor(t, "replica "+name+" applies the big change and the one after", func() bool {
+			snap, err := s.Snapshot("big")
+			return err == nil && snap.Len() == rows-1
+		})
+	}
+}

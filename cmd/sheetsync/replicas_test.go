@@ -98,7 +98,7 @@ func itemName(tb testing.TB, m *Main, collection, id string) string {
 // TestReplicasShareEveryChange: three replicas, each with its own copy of the samples, through
 // one NATS server: API writes through any replica, a hand edit of a file, a new file and a
 // removed file on one replica all reach every replica's store and folder, and the folders end
-// byte for byte the same.
+// byte for byte the same; so does the folder of a fourth joining later on a stale copy.
 func TestReplicasShareEveryChange(t *testing.T) {
 	ns := startNATS(t)
 	var dirs []string
@@ -151,6 +151,14 @@ func TestReplicasShareEveryChange(t *testing.T) {
 	seen("stores-Staff", "staff-x", "Aoife Byrne")
 	inFiles("products.csv", "Leaf Rake,,14,")
 	same("after API writes")
+	// a copy of r1's folder as it is now, for a replica that joins later
+	stale := t.TempDir()
+	for name, b := range spreadsheets(dirs[0]) {
+		if err := os.WriteFile(filepath.Join(stale, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	// a hand edit of a file on r2
 	path := filepath.Join(dirs[1], "products.csv")
 	b, err := os.ReadFile(path)
@@ -172,6 +180,13 @@ func TestReplicasShareEveryChange(t *testing.T) {
 	}
 	seen("tools", "t1", "")
 	same("after a file was added on r3 and removed on r1")
+
+	// a replica joining on a stale copy of a folder: the cluster's version wins (the copy goes
+	// to its trash), and its folder ends as the others', byte for byte, from replaying the log
+	dirs = append(dirs, stale)
+	rs = append(rs, runReplica(t, ns, "r4", stale))
+	seen("products", "rake-1", "Hand Rake")
+	same("after r4 joined on a stale copy")
 }
 
 // writeByRename replaces a file as editors save: a temporary file renamed over it.
