@@ -510,7 +510,7 @@ func (f *Folder) apply(ctx context.Context, name string, fi os.FileInfo, hash ui
 	if old != nil {
 		version.Base = old.hash
 	}
-	version.Shipped = f.ship(ctx, name, hash)
+	version.Shipped = f.ship(ctx, name, hash, old == nil)
 	origin := fileOrigin(name, version)
 	committed := false
 	problems := ld.problems

@@ -554,7 +554,7 @@ func (f *Folder) syncIncremental(ctx context.Context, name string, st *trackedFi
 	diffed := time.Since(start)
 	start = time.Now()
 	version := cache.FileVersion{Name: name, Hash: hash, Base: st.hash, Now: now}
-	version.Shipped = f.ship(ctx, name, hash)
+	version.Shipped = f.ship(ctx, name, hash, false)
 	if !edit.stats.empty() || version.Shipped {
 		served.Collection, served.Origin = sh.collection, fileOrigin(name, version)
 		if _, err := f.Committer.Commit(ctx, served); err != nil {

@@ -1,8 +1,8 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,33 +21,60 @@ import (
 type FileStore interface {
 	Put(ctx context.Context, name string, hash uint64, r io.Reader) error
 	Get(ctx context.Context, name string, hash uint64) (io.ReadCloser, error)
+	Delete(ctx context.Context, name string, hash uint64) error
 }
 
 // shipLimit is the largest file whose bytes are stored for the other replicas at each edit.
-// The changes of a bigger file reach the other copies row by row (write-back), which keeps
-// their data the same but not every byte (quoting, the position of inserted rows).
+// The edits of a bigger file reach the other copies row by row (write-back), which keeps their
+// data the same but not every byte (quoting, the position of inserted rows); a new file is
+// stored whatever its size, as the other replicas have no copy to write rows into.
 const shipLimit = 64 << 20
 
 // ship stores the file's bytes for the other replicas when it still holds the content hash
 // read; it reports whether they were stored.
-func (f *Folder) ship(ctx context.Context, name string, hash uint64) bool {
+func (f *Folder) ship(ctx context.Context, name string, hash uint64, isNew bool) bool {
 	if f.Files == nil {
 		return false
 	}
 	path := filepath.Join(f.Dir, name)
 	fi, err := os.Stat(path)
-	if err != nil || fi.Size() > shipLimit {
+	if err != nil || (fi.Size() > shipLimit && !isNew) {
 		return false
 	}
-	b, err := os.ReadFile(path)
-	if err != nil || xxhash.Sum64(b) != hash {
+	file, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer file.Close()
+	// hashed as it is stored: a file changed meanwhile is not stored under this version's name
+	r := &hashingReader{r: file, d: xxhash.New()}
+	err = f.Files.Put(ctx, name, hash, r)
+	if err == nil && r.n > 0 && r.d.Sum64() != hash { // nothing read: stored before
+		f.Files.Delete(ctx, name, hash) // not this version's bytes
+		err = errSourceChanged
+	}
+	if errors.Is(err, errSourceChanged) {
 		return false // changed again since it was read: that sync ships the next version
 	}
-	if err := f.Files.Put(ctx, name, hash, bytes.NewReader(b)); err != nil {
+	if err != nil {
 		f.logger().Warn("cannot store the file for the other replicas; they get its changes row by row", "file", name, "err", err)
 		return false
 	}
 	return true
+}
+
+// hashingReader hashes what is read through it.
+type hashingReader struct {
+	r io.Reader
+	d *xxhash.Digest
+	n int64
+}
+
+func (h *hashingReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	h.d.Write(p[:n])
+	h.n += int64(n)
+	return n, err
 }
 
 // fileVersion is the version of a file a change read from it leaves, for its origin.

@@ -46,7 +46,8 @@ func objectName(name string, hash uint64) string {
 	return name + "@" + strconv.FormatUint(hash, 16)
 }
 
-// Put stores a file version; one already stored is not stored again.
+// Put stores a file version; one already stored is not stored again. The caller checks that
+// what r gave hashes to hash, and deletes the version when not.
 func (f *Files) Put(ctx context.Context, name string, hash uint64, r io.Reader) error {
 	obj := objectName(name, hash)
 	if _, err := f.store.GetInfo(ctx, obj); err == nil {
@@ -61,4 +62,10 @@ func (f *Files) Put(ctx context.Context, name string, hash uint64, r io.Reader) 
 // Get returns a file version's bytes; the object store checks their digest as they are read.
 func (f *Files) Get(ctx context.Context, name string, hash uint64) (io.ReadCloser, error) {
 	return f.store.Get(ctx, objectName(name, hash))
+}
+
+// Delete removes a file version, one stored under a name its bytes do not match (the file
+// changed while it was being stored).
+func (f *Files) Delete(ctx context.Context, name string, hash uint64) error {
+	return f.store.Delete(ctx, objectName(name, hash))
 }
