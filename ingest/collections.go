@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -355,19 +356,24 @@ func (f *Folder) lockFileOf(id string) (name string, st *trackedFile, unlock fun
 // trash keeps a file of the folder in the state dir's trash, named with the time: moved there,
 // or copied when keep is set (the file is about to be changed, not removed).
 func (f *Folder) trash(name string, keep bool) error {
-	if f.StateDir == "" {
+	return trashFile(f.Dir, f.StateDir, name, keep, f.logger())
+}
+
+// trashFile keeps the file name of the folder dir in the trash of stateDir (see Folder.trash).
+func trashFile(folder, stateDir, name string, keep bool, log *slog.Logger) error {
+	if stateDir == "" {
 		return errors.New("there is no state dir to keep the file in its trash")
 	}
-	dir := filepath.Join(f.StateDir, "trash")
+	dir := filepath.Join(stateDir, "trash")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	to := filepath.Join(dir, time.Now().UTC().Format("20060102T150405.000Z")+"-"+name)
-	from := filepath.Join(f.Dir, name)
+	from := filepath.Join(folder, name)
 	if !keep {
 		err := os.Rename(from, to)
 		if err == nil {
-			f.logger().Info("file moved to the trash", "file", name, "trash", to)
+			log.Info("file moved to the trash", "file", name, "trash", to)
 			return nil
 		}
 		if !errors.Is(err, syscall.EXDEV) {
@@ -387,9 +393,9 @@ func (f *Folder) trash(name string, keep bool) error {
 		return err
 	}
 	if !keep {
-		f.logger().Info("file moved to the trash", "file", name, "trash", to)
+		log.Info("file moved to the trash", "file", name, "trash", to)
 		return os.Remove(from)
 	}
-	f.logger().Info("file copied to the trash before a change", "file", name, "trash", to)
+	log.Info("file copied to the trash before a change", "file", name, "trash", to)
 	return nil
 }

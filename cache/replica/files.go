@@ -11,8 +11,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// DefaultFilesBucket is the JetStream object store that holds versions of the folder's files.
-const DefaultFilesBucket = "sheetsync_files"
+// DefaultFilesBucket is the JetStream object store that holds versions of the folder's files;
+// snapshotsBucket holds the folder's snapshots.
+const (
+	DefaultFilesBucket = "sheetsync_files"
+	snapshotsBucket    = "sheetsync_snapshots"
+)
 
 // filesTTL is how long a file version is kept. A replica that comes back later than this after
 // another replica edited a file gets the edit row by row instead of as bytes.
@@ -22,7 +26,8 @@ const filesTTL = 7 * 24 * time.Hour
 // and content hash, in a JetStream object store (chunked, so a file may be far bigger than a
 // message), so that the other replicas bring their copies to the same bytes (ingest.FileStore).
 type Files struct {
-	store jetstream.ObjectStore
+	store     jetstream.ObjectStore
+	snapshots jetstream.ObjectStore // kept until replaced: a snapshot must outlive the log's limits
 }
 
 // OpenFiles opens the object store, creating it if needed with the given number of copies in
@@ -38,7 +43,16 @@ func OpenFiles(ctx context.Context, js jetstream.JetStream, replicas int) (*File
 	if err != nil {
 		return nil, fmt.Errorf("%w: opening the object store %s: %v", ErrUnavailable, DefaultFilesBucket, err)
 	}
-	return &Files{store: store}, nil
+	snapshots, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      snapshotsBucket,
+		Description: "snapshots of sheetsync's folder, for replicas the change log cannot bring up to date",
+		Storage:     jetstream.FileStorage,
+		Replicas:    max(replicas, 1),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: opening the object store %s: %v", ErrUnavailable, snapshotsBucket, err)
+	}
+	return &Files{store: store, snapshots: snapshots}, nil
 }
 
 // objectName names a file version: the file's name and its content hash.

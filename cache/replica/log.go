@@ -416,6 +416,22 @@ func (l *Log) waitApplied(ctx context.Context, seq uint64) error {
 	}
 }
 
+// Missing reports whether the log no longer holds the changes right after Start: the stream's
+// oldest were dropped (its size or age limit) before this replica applied them. The replica
+// must then start from snapshots (Restart).
+func (l *Log) Missing() bool {
+	info := l.stream.CachedInfo()
+	return info != nil && info.State.FirstSeq > l.start+1
+}
+
+// Restart moves where a log opened with Defer starts applying: after from, the position of the
+// snapshots the replica's store and files were just given.
+func (l *Log) Restart(from uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.start, l.applied = from, from
+}
+
 // Copies returns how many copies of the stream the NATS cluster keeps.
 func (l *Log) Copies() int {
 	if info := l.stream.CachedInfo(); info != nil {

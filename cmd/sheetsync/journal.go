@@ -159,6 +159,12 @@ func (j *journal) connect(ctx context.Context, c Config, log *slog.Logger, onHal
 			return err
 		}
 	}
+	if l.Missing() && !j.shared {
+		if err := j.bootstrap(ctx, l, c, log); err != nil {
+			l.Close()
+			return err
+		}
+	}
 	// record where the log starts for this store (after a reset too) before any write can be
 	// acknowledged: from here on a restart replays what the files may lack
 	from := l.Start()

@@ -93,7 +93,9 @@ type Main struct {
 	Folder  *ingest.Folder // nil with --shared-dir, where it moves with the lease
 	shared  *sharedFolder
 	journal *journal
-	unlock  func()
+	// stopSnapshots ends the periodic snapshots of the folder
+	stopSnapshots context.CancelFunc
+	unlock        func()
 }
 
 // NewMain returns a Main with the default configuration.
@@ -170,6 +172,9 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		m.Folder = folder
 		problems = len(report.Problems)
+		snapCtx, stop := context.WithCancel(context.Background())
+		m.stopSnapshots = stop
+		go m.journal.snapshotLoop(snapCtx, folder, m.Config.StateDir, m.Logger)
 	}
 	if err := m.journal.err(); err != nil {
 		notReady(err) // halted while catching up: it stays not ready
@@ -262,9 +267,20 @@ func (m *Main) Close() error {
 	if m.Server != nil {
 		err = m.Server.Close()
 	}
+	if m.stopSnapshots != nil {
+		m.stopSnapshots()
+		m.stopSnapshots = nil
+	}
 	if m.Folder != nil {
 		if ferr := m.Folder.Close(); err == nil {
 			err = ferr
+		}
+		if m.journal != nil { // the files hold every change now: the freshest snapshot there is
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if serr := m.journal.snapshot(ctx, m.Folder, m.Config.StateDir); serr != nil {
+				m.Logger.Warn("cannot store the folder's snapshot", "err", serr)
+			}
+			cancel()
 		}
 	}
 	if m.shared != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sheetsync/sheetsync/cache/replica"
 )
@@ -199,4 +202,65 @@ func writeByRename(tb testing.TB, path string, b []byte) {
 	if err := os.Rename(tmp, path); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// TestReplicaBootstrapFromSnapshot: when the log no longer holds every change since the
+// beginning (its size or age limit dropped the oldest), a new replica with an empty folder
+// starts from the snapshots the others stored and the log's tail after them, and ends with the
+// same data and the same folder.
+func TestReplicaBootstrapFromSnapshot(t *testing.T) {
+	ns := startNATS(t)
+	r1dir := copySamples(t)
+	r1 := runReplica(t, ns, "r1", r1dir)
+	insert := func(id, name string) {
+		t.Helper()
+		body := fmt.Sprintf(`{"collectionId":"products","items":[{"_id":%q,"name":%q,"price":2}]}`, id, name)
+		if code, out := post(t, r1.Server.URL()+"/v3/items/insert", body); code != 200 {
+			t.Fatalf("insert: %d %v", code, out)
+		}
+	}
+	insert("before-snapshot", "In The Snapshot")
+	eventually(t, 10*time.Second, func() (bool, string) {
+		return r1.Folder.Idle() && bytes.Contains(spreadsheets(r1dir)["products.csv"], []byte("before-snapshot")), "r1 never wrote the insert"
+	})
+	ctx := context.Background()
+	if err := r1.journal.snapshot(ctx, r1.Folder, r1.Config.StateDir); err != nil {
+		t.Fatal(err)
+	}
+	insert("after-snapshot", "In The Log")
+
+	// the log drops everything but its last change
+	nc, err := ns.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(ctx, replica.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Purge(ctx, jetstream.WithPurgeSequence(info.State.LastSeq)); err != nil {
+		t.Fatal(err)
+	}
+
+	r2dir := t.TempDir()
+	r2 := runReplica(t, ns, "r2", r2dir)
+	for id, want := range map[string]string{"before-snapshot": "In The Snapshot", "after-snapshot": "In The Log"} {
+		eventually(t, 10*time.Second, func() (bool, string) {
+			got := itemName(t, r2, "products", id)
+			return got == want, fmt.Sprintf("the new replica serves %s named %q, want %q", id, got, want)
+		})
+	}
+	eventually(t, 10*time.Second, func() (bool, string) {
+		d := folderDifference(r1dir, r2dir)
+		return d == "", d
+	})
 }
