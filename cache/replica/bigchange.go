@@ -9,10 +9,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// inlineLimit is the largest encoded change carried in its message. A bigger one (a big file
+// MaxInline is the largest encoded change carried in its message. A bigger one (a big file
 // loaded or re-read whole: a million rows encode to some 160 MB) goes to an object store,
 // chunked, and its message names the object: a message must fit the servers' max_payload.
-const inlineLimit = 8 << 20
+const MaxInline = 8 << 20
 
 // headerChangeObject names the object holding a message's change.
 const headerChangeObject = "Sheetsync-Change-Object"

@@ -338,7 +338,7 @@ func (l *Log) Commit(ctx context.Context, cs cache.ChangeSet) (uint64, error) {
 	}
 	msg := &nats.Msg{Subject: subjectPrefix + cs.Collection, Data: data, Header: nats.Header{}}
 	fileToHeaders(cs.Origin.File, msg.Header)
-	if len(data) > inlineLimit {
+	if len(data) > MaxInline {
 		// a whole big file: the bytes go to the object store, the message points at them
 		if err := l.putChange(ctx, id, data); err != nil {
 			return 0, err

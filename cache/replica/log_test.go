@@ -382,8 +382,8 @@ func TestLogBigChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	table := cache.Table{Schema: schema, Columns: []*cache.Column{snap.Column(0), snap.Column(1)}}
-	if b, _ := EncodeChange(cache.ChangeSet{Collection: "big", Replace: &table}); len(b) <= inlineLimit {
-		t.Fatalf("the change encodes to %d bytes, not more than a message holds inline (%d): the test proves nothing", len(b), inlineLimit)
+	if b, _ := EncodeChange(cache.ChangeSet{Collection: "big", Replace: &table}); len(b) <= MaxInline {
+		t.Fatalf("the change encodes to %d bytes, not more than a message holds inline (%d): the test proves nothing", len(b), MaxInline)
 	}
 	ctx := context.Background()
 	if _, err := a.Commit(ctx, cache.ChangeSet{Collection: "big", Replace: &table}); err != nil {

@@ -136,9 +136,9 @@ func (j *journal) connect(ctx context.Context, c Config, log *slog.Logger, onHal
 	}
 	o := replica.LogOptions{Replica: c.Replica, From: st.Written, MaxBytes: journalBytes, Replicas: replicas,
 		OnHalt: onHalt, Logger: log, Defer: true}
-	if max := j.conn.MaxPayload(); c.NATS != "" && max < replica.MaxMessage {
-		log.Warn("the NATS servers take messages of at most this size; a change bigger than it (a big file re-read or replaced) cannot be committed: set max_payload: 64MB in their configuration",
-			"max_payload", max, "wanted", replica.MaxMessage)
+	if max := j.conn.MaxPayload(); c.NATS != "" && max < replica.MaxInline+1<<20 {
+		log.Warn("the NATS servers take messages of at most this size; a change bigger than it (a big file edit, a large bulk insert) cannot be committed: set max_payload: 64MB in their configuration",
+			"max_payload", max, "wanted", replica.MaxInline+1<<20)
 	}
 	l, err := replica.OpenLog(ctx, j.conn, j.store, o)
 	if err != nil && replicas > 1 && strings.Contains(err.Error(), "replicas") {
