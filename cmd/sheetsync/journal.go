@@ -40,6 +40,9 @@ type journal struct {
 	// shared is --shared-dir: the state dir is every replica's, and only the holder of the
 	// folder writes log.json
 	shared bool
+	// onDown and onUp, when set, are told when the connection to NATS goes and comes back
+	onDown func(reason string)
+	onUp   func()
 
 	mu      sync.Mutex
 	written uint64
@@ -129,7 +132,7 @@ func (j *journal) connect(ctx context.Context, c Config, log *slog.Logger, onHal
 			return fmt.Errorf("connecting to the embedded NATS server: %w", err)
 		}
 	} else {
-		if j.conn, err = dialNATS(c, log); err != nil {
+		if j.conn, err = j.dialNATS(c, log); err != nil {
 			return err
 		}
 		replicas = clusterReplicas
@@ -185,7 +188,7 @@ func (j *journal) connect(ctx context.Context, c Config, log *slog.Logger, onHal
 // dialNATS connects to an existing NATS cluster: credentials and TLS come from the URL
 // (user:password@, token@, tls://) and the --nats-creds and --nats-ca files. The connection
 // reconnects for ever; while it is down, writes fail fast and reads go on from memory.
-func dialNATS(c Config, log *slog.Logger) (*nats.Conn, error) {
+func (j *journal) dialNATS(c Config, log *slog.Logger) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.Name("sheetsync " + c.Replica),
 		nats.MaxReconnects(-1),
@@ -193,9 +196,15 @@ func dialNATS(c Config, log *slog.Logger) (*nats.Conn, error) {
 		nats.Timeout(5 * time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			log.Warn("disconnected from NATS; writes fail until it is back, reads go on", "err", err)
+			if j.onDown != nil {
+				j.onDown("disconnected from NATS: writes are refused until it is back; reads go on")
+			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("reconnected to NATS", "server", nc.ConnectedUrlRedacted())
+			if j.onUp != nil {
+				j.onUp()
+			}
 		}),
 	}
 	if c.NATSCreds != "" {
@@ -243,6 +252,9 @@ func (j *journal) follow(ctx context.Context, log *slog.Logger) error {
 	}
 	return nil
 }
+
+// connected reports whether the connection to NATS is up.
+func (j *journal) connected() bool { return j.conn != nil && j.conn.IsConnected() }
 
 // err reports why the log stopped applying changes, or nil.
 func (j *journal) err() error {

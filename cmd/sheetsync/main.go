@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -95,7 +96,9 @@ type Main struct {
 	journal *journal
 	// stopSnapshots ends the periodic snapshots of the folder
 	stopSnapshots context.CancelFunc
-	unlock        func()
+	// serving is set once the initial load and catch-up are done: /readyz follows NATS from then
+	serving atomic.Bool
+	unlock  func()
 }
 
 // NewMain returns a Main with the default configuration.
@@ -146,6 +149,16 @@ func (m *Main) Run(ctx context.Context) error {
 	// last change they hold was applied, then the log's changes after it, then what changed in
 	// the files meanwhile, read as edits
 	notReady := func(err error) { m.Server.SetNotReady("the change log stopped: " + err.Error()) }
+	m.journal.onDown = func(reason string) {
+		if m.serving.Load() {
+			m.Server.SetNotReady(reason)
+		}
+	}
+	m.journal.onUp = func() {
+		if m.serving.Load() && m.journal.err() == nil {
+			m.Server.SetReady()
+		}
+	}
 	if err := m.journal.connect(ctx, m.Config, m.Logger, notReady); err != nil {
 		return fmt.Errorf("change log: %w", err)
 	}
@@ -176,8 +189,11 @@ func (m *Main) Run(ctx context.Context) error {
 		m.stopSnapshots = stop
 		go m.journal.snapshotLoop(snapCtx, folder, m.Config.StateDir, m.Logger)
 	}
+	m.serving.Store(true)
 	if err := m.journal.err(); err != nil {
 		notReady(err) // halted while catching up: it stays not ready
+	} else if !m.journal.connected() {
+		m.journal.onDown("disconnected from NATS: writes are refused until it is back; reads go on")
 	} else {
 		m.Server.SetReady()
 	}

@@ -274,6 +274,12 @@ func TestConfigValidate(t *testing.T) {
 		{"PublicWithSecret", func(c *Config) { c.Addr = "0.0.0.0:8080"; c.SecretKey = "s" }, ""},
 		{"Localhost", func(c *Config) { c.Addr = "localhost:0" }, ""},
 		{"IPv6Loopback", func(c *Config) { c.Addr = "[::1]:0" }, ""},
+		{"SharedDirWithoutNATS", func(c *Config) { c.SharedDir = true }, "--shared-dir needs --nats"},
+		{"SharedDir", func(c *Config) { c.SharedDir, c.NATS = true, "nats://127.0.0.1:4222" }, ""},
+		{"ShortLease", func(c *Config) { c.SharedDir, c.NATS, c.LeaseTTL = true, "nats://127.0.0.1:4222", time.Millisecond }, "--lease-ttl"},
+		{"CredsWithoutNATS", func(c *Config) { c.NATSCreds = file }, "--nats-creds and --nats-ca are for --nats"},
+		{"MissingCreds", func(c *Config) { c.NATS, c.NATSCreds = "nats://127.0.0.1:4222", filepath.Join(dir, "nope.creds") }, "--nats-creds"},
+		{"MissingCA", func(c *Config) { c.NATS, c.NATSCA = "nats://127.0.0.1:4222", filepath.Join(dir, "nope.pem") }, "--nats-ca"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -447,5 +453,19 @@ func TestServeTwiceOnOneStateDir(t *testing.T) {
 	defer m.Close()
 	if err == nil || !strings.Contains(err.Error(), "another sheetsync (pid "+strconv.Itoa(os.Getpid())+")") {
 		t.Fatalf("second serve on one state dir: %v", err)
+	}
+}
+
+// TestRedactURL: a NATS URL's password or token never reaches a log line or an error.
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"nats://127.0.0.1:4222":                                 "nats://127.0.0.1:4222",
+		"nats://sheetsync:s3cret@a:4222,tls://tok3n@b:4222":     "nats://***@a:4222,tls://***@b:4222",
+		"nats://user:p@ss@word@host:4222":                       "nats://***@host:4222",
+		"tls://sheetsync:s3cret@nats.example.com:4222,nats://x": "tls://***@nats.example.com:4222,nats://x",
+	} {
+		if got := redactURL(in); got != want {
+			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

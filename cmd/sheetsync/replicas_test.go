@@ -5,11 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -261,6 +264,89 @@ func TestReplicaBootstrapFromSnapshot(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, func() (bool, string) {
 		d := folderDifference(r1dir, r2dir)
+		return d == "", d
+	})
+}
+
+// TestReplicasSurviveNATSRestart: while NATS is down, writes fail at once with 503 and reads go
+// on, and /readyz says why; once it is back, the replicas reconnect, resume from the last
+// change they applied, and take writes again.
+func TestReplicasSurviveNATSRestart(t *testing.T) {
+	store := t.TempDir()
+	ns, err := replica.StartEmbedded(replica.EmbeddedOptions{StoreDir: store, Listen: true, Port: -1, Name: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, _ := strconv.Atoi(u.Port())
+	t.Cleanup(func() { ns.Shutdown() })
+	var dirs []string
+	var rs []*Main
+	for _, name := range []string{"r1", "r2"} {
+		dir := copySamples(t)
+		dirs = append(dirs, dir)
+		rs = append(rs, runReplica(t, ns, name, dir))
+	}
+	r1, r2 := rs[0], rs[1]
+	insert := func(m *Main, id string) (int, map[string]any) {
+		return post(t, m.Server.URL()+"/v3/items/insert", fmt.Sprintf(`{"collectionId":"products","items":[{"_id":%q,"name":%q}]}`, id, id))
+	}
+	ready := func(m *Main) (int, string) {
+		resp, err := http.Get(m.Server.URL() + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, out := insert(r1, "before"); code != 200 {
+		t.Fatalf("insert before the restart: %d %v", code, out)
+	}
+
+	ns.Shutdown()
+	eventually(t, 10*time.Second, func() (bool, string) {
+		code, body := ready(r1)
+		return code == 503 && strings.Contains(body, "NATS"), fmt.Sprintf("r1's /readyz with NATS down: %d %s", code, body)
+	})
+	code, out := insert(r1, "while-down")
+	if msg, _ := out["errorMessage"].(string); code != 503 || !strings.Contains(msg, "nothing was written") {
+		t.Fatalf("a write with NATS down: %d %v, want 503 saying nothing was written", code, out)
+	}
+	if got := itemName(t, r2, "products", "before"); got != "before" {
+		t.Fatalf("a read with NATS down: %q", got)
+	}
+
+	ns, err = replica.StartEmbedded(replica.EmbeddedOptions{StoreDir: store, Listen: true, Port: port, Name: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range rs {
+		eventually(t, 15*time.Second, func() (bool, string) {
+			code, body := ready(m)
+			return code == 200, fmt.Sprintf("%s's /readyz after NATS came back: %d %s", m.Config.Replica, code, body)
+		})
+	}
+	eventually(t, 15*time.Second, func() (bool, string) {
+		code, out := insert(r2, "after")
+		return code == 200, fmt.Sprintf("a write after NATS came back: %d %v", code, out)
+	})
+	for _, m := range rs {
+		for _, id := range []string{"before", "after"} {
+			eventually(t, 10*time.Second, func() (bool, string) {
+				got := itemName(t, m, "products", id)
+				return got == id, fmt.Sprintf("%s serves %q as %q", m.Config.Replica, id, got)
+			})
+		}
+		if got := itemName(t, m, "products", "while-down"); got != "" {
+			t.Errorf("%s serves the write refused while NATS was down", m.Config.Replica)
+		}
+	}
+	eventually(t, 10*time.Second, func() (bool, string) {
+		d := folderDifference(dirs...)
 		return d == "", d
 	})
 }
