@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/sheetsync/sheetsync/cache/replica"
 )
 
@@ -146,15 +144,7 @@ func (r *replicaNode) start(t *testing.T) {
 // they were given, instead of each running its own.
 func mustUseStream(t *testing.T, ns *replica.Embedded, rs []*replicaNode) {
 	t.Helper()
-	nc, err := ns.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStreamOf(t, ns)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := js.Stream(ctx, replica.DefaultStream); err != nil {

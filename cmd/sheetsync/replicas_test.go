@@ -43,6 +43,21 @@ func runReplica(tb testing.TB, ns *replica.Embedded, name, dir string) *Main {
 	})
 }
 
+// jetStreamOf connects to ns as an operator's tool would, to look at the stream or change it.
+func jetStreamOf(tb testing.TB, ns *replica.Embedded) jetstream.JetStream {
+	tb.Helper()
+	nc, err := ns.Connect()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return js
+}
+
 // spreadsheets returns the spreadsheets of a folder by name.
 func spreadsheets(dir string) map[string][]byte {
 	m := map[string][]byte{}
@@ -233,16 +248,7 @@ func TestReplicaBootstrapFromSnapshot(t *testing.T) {
 	insert("after-snapshot", "In The Log")
 
 	// the log drops everything but its last change
-	nc, err := ns.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stream, err := js.Stream(ctx, replica.DefaultStream)
+	stream, err := jetStreamOf(t, ns).Stream(ctx, replica.DefaultStream)
 	if err != nil {
 		t.Fatal(err)
 	}
