@@ -391,9 +391,26 @@ func (f *Folder) writeFile(ctx context.Context, name string, dirty map[string]*d
 		if err != nil {
 			return fmt.Errorf("%s: the written rows do not apply to its last-synced content: %w", name, err)
 		}
+		// a served date stays served until the file holds a date of its own for the row
+		written := map[string]cache.Item{}
+		for _, items := range [][]cache.Item{sw.change.Update, sw.change.Insert} {
+			for _, it := range items {
+				written[it.ID()] = it
+			}
+		}
 		dates := make(map[string]servedDates, len(sh.dates))
 		for id, d := range sh.dates {
-			if _, written := sw.ids[id]; !written {
+			if it, ok := written[id]; ok {
+				if _, set := it[cache.FieldUpdatedDate]; set {
+					d.Updated = 0
+				}
+				if _, set := it[cache.FieldCreatedDate]; set {
+					d.Created = 0
+				}
+			} else if _, removed := sw.ids[id]; removed && sw.drop[id] {
+				continue
+			}
+			if d != (servedDates{}) {
 				dates[id] = d
 			}
 		}

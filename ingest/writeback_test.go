@@ -358,3 +358,27 @@ func TestWriteBackWaitsForBrokenFile(t *testing.T) {
 	h.waitFile("products.csv", replace(t, productsV1, "p2,Pear,2,", "p2,Pear,7,"))
 	eventually(t, 5*time.Second, func() (bool, string) { return len(h.f.Problems()) == 0, fmt.Sprint(h.f.Problems()) })
 }
+
+// TestWriteBackKeepsServedDates: a row edited in the file is served with a new _updatedDate that
+// the file does not hold; writing the collection's rows again (a change that reached this copy
+// of the file row by row) leaves that date out, so the copies of a file on every replica stay
+// alike, until a write from Wix dates the row in the file too.
+func TestWriteBackKeepsServedDates(t *testing.T) {
+	v1 := "_id,name,price,_createdDate,_updatedDate,_owner\n" +
+		"p1,Apple,1.5,2024-01-01T00:00:00.000Z,2024-01-02T00:00:00.000Z,\n" +
+		"p2,Pear,2,2024-01-01T00:00:00.000Z,2024-01-02T00:00:00.000Z,\n"
+	h := newFolderTest(t, map[string]string{"products.csv": v1}, withWriteBack)
+	v2 := strings.Replace(v1, "Pear,2,", "Pear,2.5,", 1)
+	writeFile(t, h.dir, "products.csv", v2)
+	h.waitValue("products", "p2", "price", cache.Number(2.5))
+	if got := h.row("products", "p2")[cache.FieldUpdatedDate]; got.Equal(cache.Time(jan2)) {
+		t.Fatalf("the edited row is served with the file's _updatedDate %v, want a new one", got)
+	}
+	h.f.rewrite("products")
+	h.settle()
+	h.waitFile("products.csv", v2)
+
+	h.apiCommit(cache.ChangeSet{Collection: "products",
+		Update: []cache.Item{{cache.FieldID: cache.Text("p2"), "name": cache.Text("Nashi"), cache.FieldUpdatedDate: cache.Time(jan3)}}})
+	h.waitFile("products.csv", strings.Replace(v2, "Pear,2.5,2024-01-01T00:00:00.000Z,2024-01-02T00:00:00.000Z", "Nashi,2.5,2024-01-01T00:00:00.000Z,2024-01-03T00:00:00.000Z", 1))
+}

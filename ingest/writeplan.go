@@ -108,7 +108,7 @@ func planWrite(sh *trackedSheet, cur *cache.Snapshot, d *dirtyRows) *sheetWrite 
 				if j, ok := base.Schema().Index(key); ok {
 					was = base.Value(br, j)
 				}
-				if v.Equal(was) {
+				if v.Equal(was) || sh.servedDate(id, key, v) {
 					continue
 				}
 				if p, ok := place(key, v); ok {
@@ -138,6 +138,22 @@ func planWrite(sh *trackedSheet, cur *cache.Snapshot, d *dirtyRows) *sheetWrite 
 	sortPatches(w.header)
 	w.cols = w.cols.named(keys)
 	return w
+}
+
+// servedDate reports whether v is the date sheetsync serves for a row's system date field while
+// the file holds another (a row edited in the file gets _updatedDate then, which is not written
+// into a file a person may have open): that difference is not a change to write.
+func (sh *trackedSheet) servedDate(id, key string, v cache.Value) bool {
+	d, ok := sh.dates[id]
+	switch {
+	case !ok:
+		return false
+	case key == cache.FieldUpdatedDate:
+		return d.Updated != 0 && v.Equal(cache.Time(d.Updated))
+	case key == cache.FieldCreatedDate:
+		return d.Created != 0 && v.Equal(cache.Time(d.Created))
+	}
+	return false
 }
 
 // sortPatches orders one row's patches by column.

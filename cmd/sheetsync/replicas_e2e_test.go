@@ -98,7 +98,11 @@ func TestReplicaProcesses(t *testing.T) {
 	names := strings.NewReplacer(r1.dir, r1.name, r2.dir, r2.name, r3.dir, r3.name)
 	eventually(t, replicaBound, func() (bool, string) {
 		d := folderDifference(r1.dir, r2.dir, r3.dir)
-		return d == "", names.Replace(d) + "\nr1's log:\n" + r1.p.logged()
+		logs := ""
+		for _, r := range rs {
+			logs += "\n" + r.name + "'s log:\n" + r.p.logged()
+		}
+		return d == "", names.Replace(d) + logs
 	})
 	for _, r := range rs {
 		for _, k := range slices.Sorted(maps.Keys(want)) {
