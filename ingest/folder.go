@@ -536,6 +536,15 @@ func (f *Folder) apply(ctx context.Context, name string, fi os.FileInfo, hash ui
 		}
 		ss, changed, err := f.commitSheet(ctx, sh, prev, next, origin, took)
 		committed = committed || changed
+		if errors.Is(err, cache.ErrUnavailable) {
+			// the change log cannot be reached (NATS down): nothing is recorded, so the file
+			// is read again, as changed, until it can
+			log.Warn("cannot commit the file's change now; reading it again in a second", "file", name, "err", err)
+			if f.watch != nil {
+				f.watch.schedule(name, retryDelay, false)
+			}
+			return
+		}
 		if err != nil {
 			log.Error("cannot apply file change", "file", name, "collection", sh.Collection, "err", err)
 			problems = append(problems, Problem{Path: sh.Path, Sheet: sh.Sheet, Fatal: true, Message: "the change could not be applied: " + err.Error()})

@@ -95,7 +95,7 @@ func (f *Folder) remote(c cache.Committed) bool {
 // Otherwise, when the copy differs (a local edit not yet merged, a file too big to ship), the
 // rows of its collections are written into it instead. The store already holds the change; the
 // folder only records the new content as synced, committing nothing.
-func (f *Folder) adoptFile(ctx context.Context, v cache.FileVersion) error {
+func (f *Folder) adoptFile(ctx context.Context, v cache.FileVersion, served map[string]map[string]servedDates) error {
 	lock := f.fileLock(v.Name)
 	lock.Lock()
 	defer lock.Unlock()
@@ -147,12 +147,14 @@ func (f *Folder) adoptFile(ctx context.Context, v cache.FileVersion) error {
 			return err
 		}
 	case current != v.Base || !v.Shipped:
+		f.serve(st, served)
 		f.rewriteRows(v.Name)
 		return nil
 	}
 	staging, err := f.fetch(ctx, v)
 	if err != nil {
 		f.logger().Warn("cannot fetch the file another replica changed; writing its rows instead", "file", v.Name, "err", err)
+		f.serve(st, served)
 		f.rewriteRows(v.Name)
 		return nil
 	}
@@ -271,6 +273,27 @@ func (f *Folder) adopt(ctx context.Context, v cache.FileVersion, staging string)
 	f.mu.Unlock()
 	f.logger().Info("file brought to another replica's version", "file", v.Name, "sheets", len(st.sheets))
 	return nil
+}
+
+// serve records dates another replica's file edit gave rows as served here too, before the
+// edit's rows are written into this copy one by one, so that they are not written into it
+// (as the file the edit was made in does not hold them). The file's lock is held.
+func (f *Folder) serve(st *trackedFile, served map[string]map[string]servedDates) {
+	if st == nil {
+		return
+	}
+	for _, sh := range st.sheets {
+		for id, d := range served[sh.collection] {
+			was := sh.dates[id]
+			if d.Updated != 0 {
+				was.Updated = d.Updated
+			}
+			if d.Created != 0 {
+				was.Created = d.Created
+			}
+			sh.dates[id] = was
+		}
+	}
 }
 
 // untrack forgets a file whose collections the store already dropped.

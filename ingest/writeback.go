@@ -49,8 +49,11 @@ type writeBack struct {
 // replica replaying the log writes the very bytes the others wrote at each step.
 type pending struct {
 	adopt *cache.FileVersion
-	dirty map[string]*dirtyRows
-	at    map[string]*cache.Snapshot
+	// served are, for an adopt, the dates the edit gave rows of its collection that its file
+	// does not hold: served, not written, should its rows be written here one by one
+	served map[string]map[string]servedDates
+	dirty  map[string]*dirtyRows
+	at     map[string]*cache.Snapshot
 }
 
 // dirtyRows are the rows of one collection that API writes changed: by _id, and all of them
@@ -111,7 +114,7 @@ func (f *Folder) OnCommit(c cache.Committed) {
 		return // read from this replica's own files: they hold it
 	}
 	if adopt {
-		w.queue = append(w.queue, pending{adopt: v})
+		w.queue = append(w.queue, pending{adopt: v, served: map[string]map[string]servedDates{name: servedBy(c.Change, v.Now)}})
 		select {
 		case w.wake <- struct{}{}:
 		default:
@@ -139,6 +142,28 @@ func (f *Folder) OnCommit(c cache.Committed) {
 	case w.wake <- struct{}{}:
 	default:
 	}
+}
+
+// servedBy returns the dates a change read from a file gave its rows without the file holding
+// them: those equal to the time it was read (see diffTables).
+func servedBy(cs cache.ChangeSet, now int64) map[string]servedDates {
+	out := map[string]servedDates{}
+	at := cache.Time(now)
+	for _, items := range [][]cache.Item{cs.Update, cs.Insert} {
+		for _, it := range items {
+			var d servedDates
+			if v, ok := it[cache.FieldUpdatedDate]; ok && v.Equal(at) {
+				d.Updated = now
+			}
+			if v, ok := it[cache.FieldCreatedDate]; ok && v.Equal(at) {
+				d.Created = now
+			}
+			if d != (servedDates{}) {
+				out[it.ID()] = d
+			}
+		}
+	}
+	return out
 }
 
 // writeLoop writes API writes into the files until ctx ends, then writes what is left.
@@ -206,7 +231,7 @@ func (f *Folder) flush(ctx context.Context) time.Duration {
 		w.mu.Unlock()
 		switch {
 		case next.adopt != nil:
-			if err := f.adoptFile(ctx, *next.adopt); err != nil {
+			if err := f.adoptFile(ctx, *next.adopt, next.served); err != nil {
 				f.logger().Error("cannot bring the file to another replica's version; retrying", "file", next.adopt.Name, "err", err)
 				w.mu.Lock()
 				w.queue = append([]pending{next}, w.queue...)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -26,6 +27,7 @@ const filesTTL = 7 * 24 * time.Hour
 // and content hash, in a JetStream object store (chunked, so a file may be far bigger than a
 // message), so that the other replicas bring their copies to the same bytes (ingest.FileStore).
 type Files struct {
+	nc        *nats.Conn
 	store     jetstream.ObjectStore
 	snapshots jetstream.ObjectStore // kept until replaced: a snapshot must outlive the log's limits
 }
@@ -52,7 +54,7 @@ func OpenFiles(ctx context.Context, js jetstream.JetStream, replicas int) (*File
 	if err != nil {
 		return nil, fmt.Errorf("%w: opening the object store %s: %v", ErrUnavailable, snapshotsBucket, err)
 	}
-	return &Files{store: store, snapshots: snapshots}, nil
+	return &Files{nc: js.Conn(), store: store, snapshots: snapshots}, nil
 }
 
 // objectName names a file version: the file's name and its content hash.
@@ -63,6 +65,9 @@ func objectName(name string, hash uint64) string {
 // Put stores a file version; one already stored is not stored again. The caller checks that
 // what r gave hashes to hash, and deletes the version when not.
 func (f *Files) Put(ctx context.Context, name string, hash uint64, r io.Reader) error {
+	if !f.nc.IsConnected() {
+		return fmt.Errorf("%w: not connected to NATS", ErrUnavailable) // fail fast, as commits do
+	}
 	obj := objectName(name, hash)
 	if _, err := f.store.GetInfo(ctx, obj); err == nil {
 		return nil

@@ -276,7 +276,7 @@ func TestReplicaBootstrapFromSnapshot(t *testing.T) {
 
 // TestReplicasSurviveNATSRestart: while NATS is down, writes fail at once with 503 and reads go
 // on, and /readyz says why; once it is back, the replicas reconnect, resume from the last
-// change they applied, and take writes again.
+// change they applied, take writes again, and commit a file edited meanwhile.
 func TestReplicasSurviveNATSRestart(t *testing.T) {
 	store := t.TempDir()
 	ns, err := replica.StartEmbedded(replica.EmbeddedOptions{StoreDir: store, Listen: true, Port: -1, Name: "test"})
@@ -325,6 +325,18 @@ func TestReplicasSurviveNATSRestart(t *testing.T) {
 	if got := itemName(t, r2, "products", "before"); got != "before" {
 		t.Fatalf("a read with NATS down: %q", got)
 	}
+	// a file edited while NATS is down is committed once it is back
+	products := filepath.Join(dirs[0], "products.csv")
+	eventually(t, 10*time.Second, func() (bool, string) {
+		b, _ := os.ReadFile(products)
+		return bytes.Contains(b, []byte("\nbefore,")), "r1's products.csv never held the insert"
+	})
+	b, _ := os.ReadFile(products)
+	writeByRename(t, products, bytes.Replace(b, []byte("\nbefore,"), []byte("\nedited while down,"), 1))
+	eventually(t, 10*time.Second, func() (bool, string) {
+		logs := r1.Stderr.(*lockedBuffer).String()
+		return strings.Contains(logs, "cannot commit the file's change now"), "r1 never tried to commit the edit while NATS was down"
+	})
 
 	ns, err = replica.StartEmbedded(replica.EmbeddedOptions{StoreDir: store, Listen: true, Port: port, Name: "test"})
 	if err != nil {
@@ -341,10 +353,10 @@ func TestReplicasSurviveNATSRestart(t *testing.T) {
 		return code == 200, fmt.Sprintf("a write after NATS came back: %d %v", code, out)
 	})
 	for _, m := range rs {
-		for _, id := range []string{"before", "after"} {
+		for id, want := range map[string]string{"before": "edited while down", "after": "after"} {
 			eventually(t, 10*time.Second, func() (bool, string) {
 				got := itemName(t, m, "products", id)
-				return got == id, fmt.Sprintf("%s serves %q as %q", m.Config.Replica, id, got)
+				return got == want, fmt.Sprintf("%s serves %q as %q, want %q", m.Config.Replica, id, got, want)
 			})
 		}
 		if got := itemName(t, m, "products", "while-down"); got != "" {
