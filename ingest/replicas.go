@@ -204,6 +204,9 @@ func (f *Folder) adopt(ctx context.Context, v cache.FileVersion, staging string)
 	reader := &Loader{ReadOnly: true, Logger: f.Loader.Logger, Declared: f.Loader.Declared,
 		Now: func() time.Time { return time.UnixMilli(v.Now) }}
 	ld, err := reader.load(ctx, staging, sfi, false)
+	if err == nil && f.declareLike(v.Name, ld) {
+		ld, err = reader.load(ctx, staging, sfi, false) // with the field types the store has
+	}
 	if err != nil {
 		return fmt.Errorf("%s as stored by another replica: %w", v.Name, err)
 	}
@@ -273,6 +276,31 @@ func (f *Folder) adopt(ctx context.Context, v cache.FileVersion, staging string)
 	f.mu.Unlock()
 	f.logger().Info("file brought to another replica's version", "file", v.Name, "sheets", len(st.sheets))
 	return nil
+}
+
+// declareLike declares here the field types the store has for a file's sheets where reading
+// the file gives others: types declared through the API on another replica (a NUMBER field
+// whose column is still empty reads as text). It reports whether it declared any.
+func (f *Folder) declareLike(name string, ld *loaded) bool {
+	declared := false
+	for _, sh := range ld.sheets {
+		f.wb.mu.Lock()
+		snap := f.wb.latest[sh.Collection]
+		f.wb.mu.Unlock()
+		if snap == nil {
+			continue
+		}
+		types := map[string]cache.Field{}
+		for _, want := range snap.Schema().Fields() {
+			if got, ok := sh.Table.Schema.Lookup(want.Key); ok && (got.Type != want.Type || got.Ref != want.Ref) {
+				types[want.Key] = cache.Field{Key: want.Key, Type: want.Type, Ref: want.Ref}
+			}
+		}
+		if len(types) > 0 && f.decl.set(name, sh.Sheet, types) == nil {
+			declared = true
+		}
+	}
+	return declared
 }
 
 // serve records dates another replica's file edit gave rows as served here too, before the

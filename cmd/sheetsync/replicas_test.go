@@ -172,6 +172,23 @@ func TestReplicasShareEveryChange(t *testing.T) {
 	seen("stores-Staff", "staff-x", "Aoife Byrne")
 	inFiles("products.csv", "Leaf Rake,,14,")
 	same("after API writes")
+	// a collection created through r1, with a NUMBER field its empty column cannot show, takes
+	// an item with a number through r2
+	if code, body := post(t, rs[0].Server.URL()+"/v3/collections/create", `{"collection":{"id":"orders","fields":[{"key":"customer","type":"TEXT"},{"key":"total","type":"NUMBER"}]}}`); code != 200 {
+		t.Fatalf("create a collection through r1: %d %v", code, body)
+	}
+	eventually(t, 10*time.Second, func() (bool, string) {
+		code, body := post(t, rs[1].Server.URL()+"/v3/items/insert", `{"collectionId":"orders","items":[{"_id":"o1","customer":"Ann","total":12.5}]}`)
+		return code == 200, fmt.Sprintf("insert into the new collection through r2: %d %v", code, body)
+	})
+	inFiles("orders.csv", "Ann,12.5,o1,")
+	same("after a collection was created on r1 and written through r2")
+	for i, m := range rs {
+		if logs := m.Stderr.(*lockedBuffer).String(); strings.Contains(logs, "level=ERROR") {
+			t.Fatalf("r%d logged an error:\n%s", i+1, logs)
+		}
+	}
+
 	// a copy of r1's folder as it is now, for a replica that joins later
 	stale := t.TempDir()
 	for name, b := range spreadsheets(dirs[0]) {
