@@ -138,7 +138,7 @@ func (f *Folder) adoptFile(ctx context.Context, v cache.FileVersion, served map[
 		// the bytes are there, not yet recorded (put there before a restart, or a copy of the
 		// folder this replica started with)
 		return f.adopt(ctx, v, path)
-	case st == nil && v.Base == 0 && statErr == nil:
+	case st == nil && v.Base == 0 && statErr == nil && v.Shipped:
 		// a file this replica has no record of, which the others have had since they first
 		// read it: their version wins, this copy goes to the trash (read as edits, a stale copy
 		// would undo newer writes on every replica)
