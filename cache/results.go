@@ -77,6 +77,21 @@ func (r *Results) HitRatio() float64 {
 	return r.c.Metrics.Ratio()
 }
 
+// Hits and Misses count the Gets that found an entry and those that did not.
+func (r *Results) Hits() uint64 {
+	if r == nil {
+		return 0
+	}
+	return r.c.Metrics.Hits()
+}
+
+func (r *Results) Misses() uint64 {
+	if r == nil {
+		return 0
+	}
+	return r.c.Metrics.Misses()
+}
+
 // Close releases the cache's goroutines.
 func (r *Results) Close() {
 	if r != nil {

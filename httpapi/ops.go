@@ -11,7 +11,7 @@ import (
 
 // registerOpsRoutes registers the operational routes, which need no Wix credential (DESIGN §2).
 func (s *Server) registerOpsRoutes() {
-	for path, h := range map[string]gin.HandlerFunc{"/healthz": s.handleHealthz, "/readyz": s.handleReadyz, "/": s.handleIndex} {
+	for path, h := range map[string]gin.HandlerFunc{"/healthz": s.handleHealthz, "/readyz": s.handleReadyz, "/": s.handleIndex, "/metrics": s.handleMetrics} {
 		s.router.GET(path, h)
 		s.router.HEAD(path, h) // load balancers and uptime checks often probe with HEAD
 	}

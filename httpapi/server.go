@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,6 +26,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sheetsync/sheetsync/cache"
 	"github.com/sheetsync/sheetsync/query"
 )
@@ -63,12 +65,18 @@ type Config struct {
 	MaxBodyBytes int64  // 0 means DefaultMaxBodyBytes
 	Version      string // reported by provision and the status page
 	Logger       *slog.Logger
+	// TLS, when set, makes Open serve HTTPS on Addr with its certificates (TLS 1.2 or later,
+	// whatever its MinVersion says); nil serves plain HTTP.
+	TLS *tls.Config
 	// SaveIndexes keeps the index definitions (query.Indexes.Marshal) after each change, so they
 	// outlive a restart; nil keeps them in memory only.
 	SaveIndexes func(data []byte) error
 	// Files says which collections can be written now; nil means every collection with an _id
 	// column can (a bare store, as in tests).
 	Files Files
+	// Metrics is the Prometheus registry GET /metrics serves; the server adds its own metrics
+	// to it. nil gives the server a registry of its own.
+	Metrics *prometheus.Registry
 }
 
 // Store is where the server reads collections and commits writes: *cache.Store, or the
@@ -105,6 +113,7 @@ type Server struct {
 	ready   atomic.Pointer[string] // the reason it is not ready; nil when ready
 
 	writeLocks sync.Map // collection name -> chan struct{} of capacity one (writes.go)
+	metrics    metrics
 }
 
 // NewServer returns a server over store. It does not listen until Open.
@@ -132,7 +141,8 @@ func NewServer(cfg Config, store Store, engine *query.Engine) (*Server, error) {
 	s.router = gin.New()
 	s.router.HandleMethodNotAllowed = true
 	s.router.ContextWithFallback = true
-	s.router.Use(s.recoverPanics)
+	s.initMetrics(cfg.Metrics)
+	s.router.Use(s.observe, s.recoverPanics)
 	s.routes()
 	return s, nil
 }
@@ -153,8 +163,8 @@ func (s *Server) routes() {
 	})
 }
 
-// Open listens on the configured address and serves in the background. A bind error (such as
-// the port being in use) is returned here.
+// Open listens on the configured address and serves in the background, over HTTPS when the
+// configuration has TLS. A bind error (such as the port being in use) is returned here.
 func (s *Server) Open() error {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
@@ -172,7 +182,15 @@ func (s *Server) Open() error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.served = make(chan error, 1)
-	go func() { s.served <- s.srv.Serve(ln) }()
+	if s.cfg.TLS == nil {
+		go func() { s.served <- s.srv.Serve(ln) }()
+		return nil
+	}
+	tc := s.cfg.TLS.Clone()
+	tc.MinVersion = max(tc.MinVersion, tls.VersionTLS12)
+	s.srv.TLSConfig = tc
+	// the certificates are in tc; ServeTLS adds HTTP/2 to what it offers
+	go func() { s.served <- s.srv.ServeTLS(ln, "", "") }()
 	return nil
 }
 
@@ -209,7 +227,7 @@ func (s *Server) Port() int {
 	return s.ln.Addr().(*net.TCPAddr).Port
 }
 
-// URL returns the server's base URL, once open.
+// URL returns the server's base URL, once open: https:// when it serves TLS.
 func (s *Server) URL() string {
 	if s.ln == nil {
 		return ""
@@ -218,7 +236,11 @@ func (s *Server) URL() string {
 	if host == "" || host == "::" || host == "0.0.0.0" {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, strconv.Itoa(s.Port()))
+	scheme := "http://"
+	if s.cfg.TLS != nil {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort(host, strconv.Itoa(s.Port()))
 }
 
 // SetReady marks the server ready: /readyz answers 200.

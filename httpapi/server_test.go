@@ -3,10 +3,17 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -578,5 +585,78 @@ func TestServer_CloseTwice(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("second Close did not return")
+	}
+}
+
+// localhostCert returns a self-signed certificate for 127.0.0.1 and a pool that trusts it.
+func localhostCert(tb testing.TB) (tls.Certificate, *x509.CertPool) {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "sheetsync test"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+}
+
+// TestServer_OpenTLS: with a TLS configuration Open serves HTTPS, TLS 1.2 or later, and URL
+// says https.
+func TestServer_OpenTLS(t *testing.T) {
+	cert, pool := localhostCert(t)
+	cfg := openConfig()
+	cfg.Addr, cfg.Logger = "127.0.0.1:0", discardLogger()
+	cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS10} // raised to 1.2
+	api, err := httpapi.NewServer(cfg, MustLoadStore(t, fixtureDir), &query.Engine{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := api.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer api.Close()
+	if !strings.HasPrefix(api.URL(), "https://127.0.0.1:") {
+		t.Fatalf("URL %q, want https://127.0.0.1:port", api.URL())
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Post(api.URL()+"/v3/items/count", "application/json", strings.NewReader(`{"collectionId": "orders"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(b) != `{"totalCount":3}` {
+		t.Fatalf("got %d %s", resp.StatusCode, b)
+	}
+	if resp.TLS == nil || resp.TLS.Version < tls.VersionTLS12 {
+		t.Errorf("connection state %+v, want TLS 1.2 or later", resp.TLS)
+	}
+	old := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		RootCAs: pool, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}}}
+	if resp, err := old.Get(api.URL() + "/healthz"); err == nil {
+		resp.Body.Close()
+		t.Errorf("a TLS 1.1 client got %d, want a failed handshake", resp.StatusCode)
+	}
+	if err := api.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -76,6 +76,7 @@ type Folder struct {
 	restored map[string]bool // files whose state-dir copy Restore served
 	// abandoned is set when another replica took the shared folder over: nothing is written
 	abandoned atomic.Bool
+	stats     stats
 	cancel    context.CancelFunc
 	done      chan struct{}
 	watch     *watcher
@@ -605,6 +606,7 @@ func (f *Folder) commitSheet(ctx context.Context, sh Sheet, prev *trackedSheet, 
 		if _, err := f.Committer.Commit(ctx, cache.ChangeSet{Collection: sh.Collection, Origin: origin, Replace: &table}); err != nil {
 			return nil, false, err
 		}
+		f.stats.fileChanges.Add(1)
 		log.Info("collection loaded", "collection", sh.Collection, "file", filepath.Base(sh.Path), "sheet", sh.Sheet,
 			"rows", sh.Rows, "fields", table.Schema.Len(), "took", (took.read + took.parse).Round(time.Millisecond))
 		return ss, true, nil
@@ -621,6 +623,7 @@ func (f *Folder) commitSheet(ctx context.Context, sh Sheet, prev *trackedSheet, 
 	if _, err := f.Committer.Commit(ctx, cs); err != nil {
 		return nil, false, err
 	}
+	f.stats.fileChanges.Add(1)
 	log.Info("file changed", "collection", sh.Collection, "file", filepath.Base(sh.Path), "sheet", sh.Sheet,
 		"inserted", stats.inserted, "updated", stats.updated, "removed", stats.removed, "columns_changed", stats.schema,
 		"read", took.read.Round(time.Millisecond), "parse", took.parse.Round(time.Millisecond),
@@ -727,6 +730,7 @@ func (f *Folder) drop(ctx context.Context, collection string, origin cache.Origi
 
 // fail records that a file cannot be read; its collections stay at their last good version.
 func (f *Folder) fail(name string, err error) {
+	f.stats.parseFailures.Add(1)
 	p := Problem{Path: filepath.Join(f.Dir, name), Message: err.Error(), Fatal: true}
 	var pe *ParseError
 	if errors.As(err, &pe) {

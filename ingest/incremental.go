@@ -561,6 +561,7 @@ func (f *Folder) syncIncremental(ctx context.Context, name string, st *trackedFi
 			f.logger().Error("cannot apply file change", "file", name, "collection", sh.collection, "err", err)
 			return 0, false
 		}
+		f.stats.fileChanges.Add(1)
 		f.logger().Info("file changed", "collection", sh.collection, "file", name, "sheet", "",
 			"inserted", edit.stats.inserted, "updated", edit.stats.updated, "removed", edit.stats.removed, "columns_changed", false,
 			"read", read.Round(time.Millisecond), "parse", diffed.Round(time.Millisecond), "diff", time.Duration(0),

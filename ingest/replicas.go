@@ -274,6 +274,7 @@ func (f *Folder) adopt(ctx context.Context, v cache.FileVersion, staging string)
 	f.setProblems(v.Name, ld.problems)
 	delete(f.unserved, v.Name)
 	f.mu.Unlock()
+	f.stats.adoptions.Add(1)
 	f.logger().Info("file brought to another replica's version", "file", v.Name, "sheets", len(st.sheets))
 	return nil
 }

@@ -275,6 +275,9 @@ func (f *Folder) writeDirty(ctx context.Context, dirty map[string]*dirtyRows, at
 		if err == nil {
 			continue
 		}
+		if !errors.Is(err, errFileBusy) && !errors.Is(err, errAbandoned) {
+			f.stats.writeBackFailures.Add(1)
+		}
 		w.mu.Lock()
 		for coll, d := range byFile[name] {
 			if cur := w.dirty[coll]; cur != nil {
@@ -449,6 +452,7 @@ func (f *Folder) writeFile(ctx context.Context, name string, dirty map[string]*d
 	f.mu.Lock()
 	f.files[name] = next
 	f.mu.Unlock()
+	f.stats.writeBacks.Add(1)
 	f.wb.mu.Lock()
 	if f.wb.failed[name] != nil {
 		f.logger().Info("the file can be written again", "file", name)

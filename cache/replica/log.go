@@ -432,6 +432,20 @@ func (l *Log) Restart(from uint64) {
 	l.start, l.applied = from, from
 }
 
+// Lag returns how many changes the log holds that this replica has not applied yet.
+func (l *Log) Lag(ctx context.Context) (uint64, error) {
+	info, err := l.stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if info.State.LastSeq <= l.applied {
+		return 0, nil
+	}
+	return info.State.LastSeq - l.applied, nil
+}
+
 // Copies returns how many copies of the stream the NATS cluster keeps.
 func (l *Log) Copies() int {
 	if info := l.stream.CachedInfo(); info != nil {

@@ -3,10 +3,15 @@ package main
 import (
 	"time"
 
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -37,6 +42,10 @@ type Config struct {
 	Debounce             time.Duration
 	Rescan               time.Duration
 	LogFormat            string
+	TLSCert              string // a PEM certificate file (with its chain); with TLSKey, serve HTTPS
+	TLSKey               string // the PEM private key file of TLSCert
+
+	tlsCert *tls.Certificate // TLSCert and TLSKey, loaded by Validate
 }
 
 // Defaults of the serve command.
@@ -100,6 +109,8 @@ func (c *Config) ParseFlags(args []string, stderr io.Writer) error {
 	duration(&c.LeaseTTL, "lease-ttl", "SHEETSYNC_LEASE_TTL", "--shared-dir: how long a dead holder keeps the folder before another replica takes it over")
 	duration(&c.Rescan, "rescan", "SHEETSYNC_RESCAN", "full rescan of the folder for file systems that miss events; 0 turns it off")
 	str(&c.LogFormat, "log-format", "SHEETSYNC_LOG_FORMAT", "log format: text or json")
+	str(&c.TLSCert, "tls-cert", "SHEETSYNC_TLS_CERT", "serve HTTPS with this certificate (PEM file, chain after the certificate); needs --tls-key")
+	str(&c.TLSKey, "tls-key", "SHEETSYNC_TLS_KEY", "the private key (PEM file) of --tls-cert")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -167,6 +178,9 @@ func (c *Config) Validate() error {
 	if c.AppID != "" && c.JWTPublicKey == "" {
 		return errors.New("--app-id needs --jwt-public-key: the public key Wix signs requests with (app dashboard, \"View ID & keys\")")
 	}
+	if err := c.loadTLS(); err != nil {
+		return err
+	}
 	if !c.Loopback() && !c.AllowUnauthenticated && c.JWTPublicKey == "" && c.SecretKey == "" {
 		return fmt.Errorf("refusing to serve %s without authentication: set --jwt-public-key and --app-id (v3) and/or --secret-key (legacy), or --allow-unauthenticated if something in front of sheetsync checks callers", c.Addr)
 	}
@@ -184,4 +198,133 @@ func (c *Config) Loopback() bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// TLSConfig returns the HTTPS configuration of the server, or nil to serve plain HTTP. It is
+// set once Validate has loaded --tls-cert and --tls-key.
+func (c *Config) TLSConfig() *tls.Config {
+	if c.tlsCert == nil {
+		return nil
+	}
+	return &tls.Config{Certificates: []tls.Certificate{*c.tlsCert}, MinVersion: tls.VersionTLS12}
+}
+
+// loadTLS checks that --tls-cert and --tls-key come together and hold a certificate and its
+// key, and keeps the pair for TLSConfig. Its errors name the file at fault and why.
+func (c *Config) loadTLS() error {
+	c.tlsCert = nil
+	switch {
+	case c.TLSCert == "" && c.TLSKey == "":
+		return nil
+	case c.TLSKey == "":
+		return errors.New("--tls-cert needs --tls-key: the private key (PEM file) of the certificate")
+	case c.TLSCert == "":
+		return errors.New("--tls-key needs --tls-cert: the certificate (PEM file) of the key")
+	}
+	certPEM, err := readTLSFile("--tls-cert", c.TLSCert)
+	if err != nil {
+		return err
+	}
+	keyPEM, err := readTLSFile("--tls-key", c.TLSKey)
+	if err != nil {
+		return err
+	}
+	certs, keys := pemTypes(certPEM)
+	switch {
+	case certs == 0 && keys > 0:
+		return fmt.Errorf("--tls-cert %s: holds a private key, not a certificate; are --tls-cert and --tls-key swapped?", c.TLSCert)
+	case certs == 0:
+		return fmt.Errorf("--tls-cert %s: not a PEM certificate (want -----BEGIN CERTIFICATE-----)", c.TLSCert)
+	}
+	certs, keys = pemTypes(keyPEM)
+	switch {
+	case keys == 0 && certs > 0:
+		return fmt.Errorf("--tls-key %s: holds a certificate, not a private key; are --tls-cert and --tls-key swapped?", c.TLSKey)
+	case keys == 0:
+		return fmt.Errorf("--tls-key %s: not a PEM private key (want -----BEGIN PRIVATE KEY-----, or an RSA or EC one)", c.TLSKey)
+	}
+	block, _ := pem.Decode(certPEM)
+	for block.Type != "CERTIFICATE" {
+		block, certPEM = pem.Decode(certPEM)
+	}
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return fmt.Errorf("--tls-cert %s: %w", c.TLSCert, err)
+	}
+	key, err := parsePrivateKey(keyPEM)
+	if err != nil {
+		return fmt.Errorf("--tls-key %s: %w", c.TLSKey, err)
+	}
+	if pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(leaf.PublicKey) {
+		return fmt.Errorf("--tls-key %s does not match the certificate in --tls-cert %s: give the key the certificate was issued for", c.TLSKey, c.TLSCert)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return fmt.Errorf("--tls-cert %s, --tls-key %s: %w", c.TLSCert, c.TLSKey, err)
+	}
+	c.tlsCert = &pair
+	return nil
+}
+
+// readTLSFile reads one of the TLS files, with an error naming its flag.
+func readTLSFile(flag, path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	var pe *fs.PathError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("%s %s: no such file", flag, path)
+	case errors.As(err, &pe):
+		return nil, fmt.Errorf("%s %s: %w", flag, path, pe.Err)
+	case err != nil:
+		return nil, fmt.Errorf("%s %s: %w", flag, path, err)
+	}
+	return b, nil
+}
+
+// pemTypes counts the certificates and the private keys among the PEM blocks of b.
+func pemTypes(b []byte) (certs, keys int) {
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			return certs, keys
+		}
+		switch {
+		case block.Type == "CERTIFICATE":
+			certs++
+		case strings.HasSuffix(block.Type, "PRIVATE KEY"):
+			keys++
+		}
+	}
+}
+
+// parsePrivateKey reads the first private key of b in the encodings crypto/tls accepts:
+// PKCS #8, PKCS #1 (RSA) and SEC 1 (EC).
+func parsePrivateKey(b []byte) (crypto.Signer, error) {
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			return nil, errors.New("no private key in it")
+		}
+		if !strings.HasSuffix(block.Type, "PRIVATE KEY") {
+			continue
+		}
+		if block.Type == "ENCRYPTED PRIVATE KEY" || block.Headers["Proc-Type"] != "" {
+			return nil, errors.New("the private key is encrypted; give it unencrypted (openssl pkey -in KEY -out KEY.plain)")
+		}
+		if k, err := x509.ParsePKCS8PrivateKey(block.Bytes); err == nil {
+			if s, ok := k.(crypto.Signer); ok {
+				return s, nil
+			}
+			return nil, fmt.Errorf("unsupported private key type %T", k)
+		}
+		if k, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+			return k, nil
+		}
+		if k, err := x509.ParseECPrivateKey(block.Bytes); err == nil {
+			return k, nil
+		}
+		return nil, errors.New("cannot parse the private key (want PKCS #8, PKCS #1 RSA or SEC 1 EC)")
+	}
 }

@@ -1,6 +1,8 @@
 // Command sheetsync serves a folder of CSV and XLSX files as a Wix external database.
 //
 //	sheetsync serve [flags]   serve a folder (also what a bare sheetsync does)
+//	sheetsync check FILE...   read files as serve would and print what it would serve and every problem
+//	sheetsync keys            make a key pair and sign requests, to try v3 authentication locally
 //	sheetsync version
 package main
 
@@ -35,9 +37,12 @@ const usage = `sheetsync serves a folder of CSV and XLSX files as a Wix external
 
 Usage:
   sheetsync serve [flags]   serve a folder (what a bare "sheetsync" does)
+  sheetsync check FILE...   read files or folders as serve would; print collections, fields, types, problems
+  sheetsync keys            make an RSA key pair to try v3 authentication locally
+  sheetsync keys sign       print a v3 request body signed with that key
   sheetsync version         print the version
 
-Run "sheetsync serve -h" for the flags.
+Run "sheetsync serve -h" for the flags, "sheetsync check -h" and "sheetsync keys -h" for theirs.
 `
 
 // run is main without the process: it returns the exit code.
@@ -48,6 +53,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	switch cmd {
 	case "serve":
+	case "check":
+		return runCheck(ctx, args, stdout, stderr)
+	case "keys":
+		return runKeys(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionLine())
 		return 0
@@ -98,7 +107,9 @@ type Main struct {
 	stopSnapshots context.CancelFunc
 	// serving is set once the initial load and catch-up are done: /readyz follows NATS from then
 	serving atomic.Bool
-	unlock  func()
+	// live is Folder for the metrics, which are read while Run sets it
+	live   atomic.Pointer[ingest.Folder]
+	unlock func()
 }
 
 // NewMain returns a Main with the default configuration.
@@ -184,6 +195,7 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 		m.Folder = folder
+		m.live.Store(folder)
 		problems = len(report.Problems)
 		snapCtx, stop := context.WithCancel(context.Background())
 		m.stopSnapshots = stop
@@ -243,8 +255,8 @@ func (m *Main) openServer(files httpapi.Files, store httpapi.Store) error {
 	}
 	m.logAuth("v3", v3.Mode, "--jwt-public-key and --app-id")
 	m.logAuth("legacy", legacy.Mode, "--secret-key")
-	srv, err := httpapi.NewServer(httpapi.Config{Addr: c.Addr, V3: v3, Legacy: legacy, Version: Version(), Logger: m.Logger, Files: files,
-		SaveIndexes: m.saveIndexes},
+	srv, err := httpapi.NewServer(httpapi.Config{Addr: c.Addr, TLS: c.TLSConfig(), V3: v3, Legacy: legacy, Version: Version(), Logger: m.Logger, Files: files,
+		SaveIndexes: m.saveIndexes, Metrics: m.newMetrics()},
 		store, &query.Engine{Results: m.Results, Indexes: indexes})
 	if err != nil {
 		return err
