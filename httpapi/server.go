@@ -142,7 +142,7 @@ func NewServer(cfg Config, store Store, engine *query.Engine) (*Server, error) {
 	s.router.HandleMethodNotAllowed = true
 	s.router.ContextWithFallback = true
 	s.initMetrics(cfg.Metrics)
-	s.router.Use(s.observe, s.recoverPanics)
+	s.router.Use(s.observe, s.requestID, s.recoverPanics)
 	s.routes()
 	return s, nil
 }
@@ -257,7 +257,7 @@ func (s *Server) recoverPanics(c *gin.Context) {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			s.log.Error("panic in handler", "path", c.Request.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			s.log.Error("panic in handler", withRequest(c, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))...)
 			ae := &apiError{status: http.StatusInternalServerError, code: codeUnknown,
 				message: "internal error", data: map[string]any{"description": "internal error"}}
 			if isV3Path(c.Request.URL.Path) {
@@ -307,9 +307,9 @@ func (s *Server) writeError(c *gin.Context, err error, collection string) {
 		status = ae.legacyStatus
 	}
 	if !known {
-		s.log.Error("request failed", "path", path, "collection", collection, "err", err)
+		s.log.Error("request failed", withRequest(c, "collection", collection, "err", err)...)
 	} else {
-		s.log.Info("request rejected", "path", path, "status", status, "code", ae.code, "msg", ae.message)
+		s.log.Info("request rejected", withRequest(c, "status", status, "code", ae.code, "msg", ae.message)...)
 	}
 	if v3 {
 		c.Data(status, jsonContentType, v3ErrorBody(ae))

@@ -71,6 +71,7 @@ func v3Serve[T any](s *Server, fn v3Handler[T], memo bool) gin.HandlerFunc {
 			s.writeError(c, err, "")
 			return
 		}
+		setRequestID(c, env.Metadata.RequestID)
 		var key string
 		if memo {
 			key = responseKey(c.Request.URL.Path, env.Request)
