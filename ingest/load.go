@@ -90,9 +90,9 @@ func (l *Loader) load(ctx context.Context, path string, before os.FileInfo, retr
 	var err error
 	switch format {
 	case FormatCSV:
-		tables, err = decodeCSV(ctx, path, l.progress(path))
+		tables, err = decodeCSV(ctx, path, func(done func() float64) func(int) { return l.progress(path, done) })
 	case FormatXLSX:
-		tables, err = decodeXLSX(ctx, path, l.progress(path))
+		tables, err = decodeXLSX(ctx, path, l.progress(path, nil))
 	}
 	if err != nil {
 		return nil, err
@@ -188,7 +188,7 @@ func sameStat(a, b os.FileInfo) bool {
 }
 
 // decodeCSV reads a CSV file into one table.
-func decodeCSV(ctx context.Context, path string, progress func(rows int)) ([]*tableBuilder, error) {
+func decodeCSV(ctx context.Context, path string, progress func(done func() float64) func(rows int)) ([]*tableBuilder, error) {
 	r, err := openCSV(path)
 	if err != nil {
 		return nil, asParseError(path, "", err)
@@ -196,7 +196,20 @@ func decodeCSV(ctx context.Context, path string, progress func(rows int)) ([]*ta
 	defer r.Close()
 	t := newTableBuilder(path, "")
 	t.dialect = r.dialect()
-	if err := t.read(ctx, r, progress); err != nil {
+	var report func(int)
+	if progress != nil {
+		size := int64(0)
+		if fi, err := os.Stat(path); err == nil {
+			size = fi.Size()
+		}
+		report = progress(func() float64 {
+			if size == 0 {
+				return 0
+			}
+			return float64(r.offset()) / float64(size)
+		})
+	}
+	if err := t.read(ctx, r, report); err != nil {
 		return nil, asParseError(path, "", err)
 	}
 	if err := t.finish(); err != nil {
@@ -353,10 +366,11 @@ func (l *Loader) logger() *slog.Logger {
 }
 
 // progressEvery is how often reading a big file logs how far it got.
-const progressEvery = 2 * time.Second
+var progressEvery = 2 * time.Second
 
-// progress returns a function that logs rows read so far, at most every progressEvery.
-func (l *Loader) progress(path string) func(rows int) {
+// progress returns a function that logs rows read so far, at most every progressEvery, with
+// how much of the file that is when done (a function giving the share read, 0 to 1) knows.
+func (l *Loader) progress(path string, done func() float64) func(rows int) {
 	start, last := time.Now(), time.Now()
 	return func(rows int) {
 		if time.Since(last) < progressEvery {
@@ -364,6 +378,13 @@ func (l *Loader) progress(path string) func(rows int) {
 		}
 		last = time.Now()
 		secs := time.Since(start).Seconds()
-		l.logger().Info("reading", "file", filepath.Base(path), "rows", rows, "rows_per_sec", int(float64(rows)/secs))
+		args := []any{"file", filepath.Base(path), "rows", rows, "rows_per_sec", int(float64(rows) / secs)}
+		if done != nil {
+			if share := done(); share > 0 && share <= 1 {
+				left := time.Duration(secs * (1 - share) / share * float64(time.Second))
+				args = append(args, "percent", int(share*100), "left", left.Round(time.Second))
+			}
+		}
+		l.logger().Info("reading", args...)
 	}
 }

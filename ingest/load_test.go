@@ -985,3 +985,48 @@ func TestLoadXLSXHeaderNotFirst(t *testing.T) {
 		t.Errorf("second load: %v, first %v", sheetRows(t, again[0]), rows)
 	}
 }
+
+// TestLoadProgress: reading a big CSV logs how far it got: rows, rows per second, the share of
+// the file read and the time left.
+func TestLoadProgress(t *testing.T) {
+	defer func(was time.Duration) { progressEvery = was }(progressEvery)
+	progressEvery = 0 // at every check (each 16,384 rows): the test needs no big file
+	var b strings.Builder
+	b.WriteString("_id,name\n")
+	for i := range 40_000 {
+		fmt.Fprintf(&b, "r%d,name %d\n", i, i)
+	}
+	path := filepath.Join(t.TempDir(), "big.csv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	l := &Loader{ReadOnly: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	if _, _, err := l.LoadFile(context.Background(), path); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(logs.String(), "\n")
+	var progress []string
+	for _, line := range lines {
+		if strings.Contains(line, "msg=reading") {
+			progress = append(progress, line)
+		}
+	}
+	if len(progress) == 0 {
+		t.Fatalf("no progress line:\n%s", logs.String())
+	}
+	last := progress[len(progress)-1]
+	for _, want := range []string{"file=big.csv", "rows=", "rows_per_sec=", "percent=", "left="} {
+		if !strings.Contains(last, want) {
+			t.Errorf("progress line %q lacks %s", last, want)
+		}
+	}
+	percent := func(line string) int {
+		_, after, _ := strings.Cut(line, "percent=")
+		n, _ := strconv.Atoi(strings.Fields(after + " ")[0])
+		return n
+	}
+	if len(progress) != 2 || percent(progress[0]) < 30 || percent(progress[0]) > 50 || percent(last) < 70 || percent(last) > 90 {
+		t.Errorf("progress lines %q: want about 40%% then 80%% of the file (rows 16,384 and 32,768 of 40,000)", progress)
+	}
+}
