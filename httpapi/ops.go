@@ -31,9 +31,14 @@ func (s *Server) handleReadyz(c *gin.Context) {
 	c.Data(http.StatusOK, jsonContentType, []byte(`{"ready":true}`))
 }
 
-// handleIndex lists what is served, in plain text, for a person who opens the address in a
-// browser.
+// handleIndex is the status page: HTML for a browser (status.go), and for curl and scripts,
+// which do not ask for text/html, what is served in plain text.
 func (s *Server) handleIndex(c *gin.Context) {
+	c.Header("Vary", "Accept")
+	if wantsHTML(c.Request) {
+		s.handleStatusPage(c)
+		return
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "sheetsync %s, up %s\n\n", s.cfg.Version, time.Since(s.started).Round(time.Second))
 	fmt.Fprintf(&b, "v3 service plugin:  POST %s/v3/...   (%s)\n", s.baseURL(c), authSummary(s.cfg.V3, "--jwt-public-key"))

@@ -77,6 +77,9 @@ type Config struct {
 	// Metrics is the Prometheus registry GET /metrics serves; the server adds its own metrics
 	// to it. nil gives the server a registry of its own.
 	Metrics *prometheus.Registry
+	// Status, when set, tells the status page (GET /) what the server cannot know: the files,
+	// their problems, the change log and NATS. nil shows the collections in the store only.
+	Status func() Status
 }
 
 // Store is where the server reads collections and commits writes: *cache.Store, or the

@@ -77,6 +77,7 @@ type Folder struct {
 	// abandoned is set when another replica took the shared folder over: nothing is written
 	abandoned atomic.Bool
 	stats     stats
+	times     fileTimes // when each file was last read and written, for FileStatus (status.go)
 	cancel    context.CancelFunc
 	done      chan struct{}
 	watch     *watcher
@@ -381,6 +382,7 @@ type phases struct {
 // sameContent records that a file holds the bytes last synced: a save without changes, a touch,
 // sheetsync's own write, or a broken file restored to its last good bytes, whose problem goes.
 func (f *Folder) sameContent(name string, st *trackedFile, fi os.FileInfo) {
+	f.times.markRead(name)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st.stat = keyOf(fi)
@@ -594,6 +596,7 @@ func (f *Folder) apply(ctx context.Context, name string, fi os.FileInfo, hash ui
 		delete(f.unserved, name)
 	}
 	f.mu.Unlock()
+	f.times.markRead(name)
 }
 
 // commitSheet commits one sheet: the whole table when the collection is new, else the diff
@@ -704,6 +707,7 @@ func (f *Folder) forget(ctx context.Context, name string) {
 		f.drop(ctx, sh.collection, removed, name+" was removed")
 	}
 	f.state.remove(name)
+	f.times.forget(name)
 }
 
 // drop removes a collection and lets a file waiting for its name try again.
@@ -731,6 +735,7 @@ func (f *Folder) drop(ctx context.Context, collection string, origin cache.Origi
 // fail records that a file cannot be read; its collections stay at their last good version.
 func (f *Folder) fail(name string, err error) {
 	f.stats.parseFailures.Add(1)
+	f.times.markRead(name)
 	p := Problem{Path: filepath.Join(f.Dir, name), Message: err.Error(), Fatal: true}
 	var pe *ParseError
 	if errors.As(err, &pe) {

@@ -579,6 +579,7 @@ func (f *Folder) syncIncremental(ctx context.Context, name string, st *trackedFi
 	delete(f.problems, name)
 	delete(f.unserved, name)
 	f.mu.Unlock()
+	f.times.markRead(name)
 	return syncDone, true
 }
 

@@ -453,6 +453,7 @@ func (f *Folder) writeFile(ctx context.Context, name string, dirty map[string]*d
 	f.files[name] = next
 	f.mu.Unlock()
 	f.stats.writeBacks.Add(1)
+	f.times.markWritten(name)
 	f.wb.mu.Lock()
 	if f.wb.failed[name] != nil {
 		f.logger().Info("the file can be written again", "file", name)

@@ -256,7 +256,7 @@ func (m *Main) openServer(files httpapi.Files, store httpapi.Store) error {
 	m.logAuth("v3", v3.Mode, "--jwt-public-key and --app-id")
 	m.logAuth("legacy", legacy.Mode, "--secret-key")
 	srv, err := httpapi.NewServer(httpapi.Config{Addr: c.Addr, TLS: c.TLSConfig(), V3: v3, Legacy: legacy, Version: Version(), Logger: m.Logger, Files: files,
-		SaveIndexes: m.saveIndexes, Metrics: m.newMetrics()},
+		SaveIndexes: m.saveIndexes, Metrics: m.newMetrics(), Status: m.status},
 		store, &query.Engine{Results: m.Results, Indexes: indexes})
 	if err != nil {
 		return err
