@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"regexp"
+
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 )
@@ -33,4 +35,18 @@ func setRequestID(c *gin.Context, id string) {
 // withRequest returns a log line's attributes with the request's id and path first.
 func withRequest(c *gin.Context, args ...any) []any {
 	return append([]any{"request_id", c.GetString(requestIDKey), "path", c.Request.URL.Path}, args...)
+}
+
+// quoted matches a quoted text in an error message: a value from the request.
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// logMessage is an error's message as logged at info level: what the caller sent (an item's
+// value, a filter's) is left out, since the log must hold no item data; the caller gets the
+// whole message. Authentication messages hold no item data and say which key, app ID or time
+// was wrong, so they are kept whole.
+func logMessage(ae *apiError) string {
+	if ae.code == codeUnauthorized {
+		return ae.message
+	}
+	return quoted.ReplaceAllString(ae.message, `"…"`)
 }

@@ -312,7 +312,7 @@ func (s *Server) writeError(c *gin.Context, err error, collection string) {
 	if !known {
 		s.log.Error("request failed", withRequest(c, "collection", collection, "err", err)...)
 	} else {
-		s.log.Info("request rejected", withRequest(c, "status", status, "code", ae.code, "msg", ae.message)...)
+		s.log.Info("request rejected", withRequest(c, "status", status, "code", ae.code, "collection", collection, "msg", logMessage(ae))...)
 	}
 	if v3 {
 		c.Data(status, jsonContentType, v3ErrorBody(ae))

@@ -472,3 +472,28 @@ func TestRedactURL(t *testing.T) {
 		}
 	}
 }
+
+// TestLogsHoldNoSecretsOrItems: at the default (info) level, nothing logged while serving holds
+// a key or a value of an item: not on a write, not on a rejected request, not on a wrong key.
+func TestLogsHoldNoSecretsOrItems(t *testing.T) {
+	const secret, value = "s3cret-key-never-logged", "SENSITIVE-VALUE-42"
+	m := MustRunMain(t, copySamples(t), func(c *Config) { c.SecretKey = secret })
+	legacy := func(key, op, body string) {
+		req := fmt.Sprintf(`{"collectionName":"products",%s,"requestContext":{"settings":{"secretKey":%q},"role":"OWNER"}}`, body, key)
+		post(t, m.Server.URL()+"/data/"+op, req)
+	}
+	legacy(secret, "insert", fmt.Sprintf(`"item":{"_id":"x1","name":%q}`, value))          // a write
+	legacy(secret, "insert", fmt.Sprintf(`"item":{"_id":"x2","price":%q}`, value))         // refused: text in a number field
+	legacy("wrong-"+secret, "insert", fmt.Sprintf(`"item":{"_id":"x3","name":%q}`, value)) // refused: wrong key
+	legacy(secret, "find", fmt.Sprintf(`"filter":{"name":{"$eq":%q}},"skip":0,"limit":5`, value))
+	eventually(t, 10*time.Second, func() (bool, string) { return m.Folder.Idle(), "the write never reached the file" })
+	logs := m.Stderr.(*lockedBuffer).String()
+	for _, leak := range []string{secret, value} {
+		if strings.Contains(logs, leak) {
+			t.Errorf("the log holds %q:\n%s", leak, logs)
+		}
+	}
+	if !strings.Contains(logs, "request rejected") {
+		t.Errorf("the refused requests were not logged:\n%s", logs)
+	}
+}
