@@ -455,15 +455,7 @@ func TestServer_Open(t *testing.T) {
 	if !strings.HasPrefix(api.URL(), "http://127.0.0.1:") || api.Port() == 0 {
 		t.Fatalf("URL %q port %d", api.URL(), api.Port())
 	}
-	resp, err := http.Post(api.URL()+"/v3/items/count", "application/json", strings.NewReader(`{"collectionId": "orders"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || string(b) != `{"totalCount":3}` {
-		t.Fatalf("got %d %s", resp.StatusCode, b)
-	}
+	mustCountOrders(t, http.DefaultClient, api.URL())
 	if err := api.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -638,15 +630,7 @@ func TestServer_OpenTLS(t *testing.T) {
 	}
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	defer client.CloseIdleConnections()
-	resp, err := client.Post(api.URL()+"/v3/items/count", "application/json", strings.NewReader(`{"collectionId": "orders"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || string(b) != `{"totalCount":3}` {
-		t.Fatalf("got %d %s", resp.StatusCode, b)
-	}
+	resp := mustCountOrders(t, client, api.URL())
 	if resp.TLS == nil || resp.TLS.Version < tls.VersionTLS12 {
 		t.Errorf("connection state %+v, want TLS 1.2 or later", resp.TLS)
 	}
@@ -659,4 +643,20 @@ func TestServer_OpenTLS(t *testing.T) {
 	if err := api.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// mustCountOrders asks the server at url to count the fixtures' orders through v3, and fails the
+// test unless it answers 3.
+func mustCountOrders(t *testing.T, client *http.Client, url string) *http.Response {
+	t.Helper()
+	resp, err := client.Post(url+"/v3/items/count", "application/json", strings.NewReader(`{"collectionId": "orders"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(b) != `{"totalCount":3}` {
+		t.Fatalf("got %d %s", resp.StatusCode, b)
+	}
+	return resp
 }
