@@ -19,6 +19,7 @@ func TestServeMetrics(t *testing.T) {
 		if code, _ := post(t, m.Server.URL()+"/v3/items/query", query); code != 200 {
 			t.Fatalf("query: %d", code)
 		}
+		m.Results.Wait() // the cache stores in the background
 	}
 	if code, _ := post(t, m.Server.URL()+"/v3/items/insert", `{"collectionId":"products","items":[{"_id":"m-1","name":"Metered"}]}`); code != 200 {
 		t.Fatalf("insert: %d", code)
