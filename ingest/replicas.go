@@ -102,6 +102,9 @@ func (f *Folder) adoptFile(ctx context.Context, v cache.FileVersion, served map[
 	if f.abandoned.Load() {
 		return nil
 	}
+	if f.openElsewhere(v.Name) && v.Hash != 0 {
+		return errFileBusy // open in a spreadsheet program: the version waits until it is closed
+	}
 	path := filepath.Join(f.Dir, v.Name)
 	f.mu.Lock()
 	st := f.files[v.Name]

@@ -49,6 +49,17 @@ func (f *Folder) Writable(collection string) error {
 	return nil
 }
 
+// openElsewhere reports whether a spreadsheet program has the file open (its lock file is
+// there): writing it now would be undone when that program saves its copy, so writes wait.
+func (f *Folder) openElsewhere(name string) bool {
+	for _, lock := range lockFilesOf(name) {
+		if _, err := os.Lstat(filepath.Join(f.Dir, lock)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // lockFilesOf names the lock files the common spreadsheet programs keep beside a file they
 // have open: Excel's ~$name and LibreOffice's .~lock.name#. A program that saves over the file
 // later would undo a write made meanwhile.

@@ -232,11 +232,15 @@ func (f *Folder) flush(ctx context.Context) time.Duration {
 		switch {
 		case next.adopt != nil:
 			if err := f.adoptFile(ctx, *next.adopt, next.served); err != nil {
-				f.logger().Error("cannot bring the file to another replica's version; retrying", "file", next.adopt.Name, "err", err)
+				wait := f.Debounce
+				if !errors.Is(err, errFileBusy) {
+					f.logger().Error("cannot bring the file to another replica's version; retrying", "file", next.adopt.Name, "err", err)
+					wait = retryDelay
+				}
 				w.mu.Lock()
 				w.queue = append([]pending{next}, w.queue...)
 				w.mu.Unlock()
-				return retryDelay
+				return wait
 			}
 		case next.dirty != nil:
 			again = cmp0Nonzero(again, f.writeDirty(ctx, next.dirty, next.at))
@@ -335,6 +339,11 @@ func (f *Folder) writeFile(ctx context.Context, name string, dirty map[string]*d
 	f.mu.Unlock()
 	if st == nil {
 		return nil // the file went, and its collections with it
+	}
+	if f.openElsewhere(name) {
+		// open in Excel or LibreOffice: a change that reached this replica from another (this
+		// one refuses API writes meanwhile) waits, and what the person saves is merged first
+		return errFileBusy
 	}
 	fi, err := os.Stat(path)
 	if err != nil {

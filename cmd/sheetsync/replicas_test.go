@@ -385,3 +385,54 @@ func TestReplicasSurviveNATSRestart(t *testing.T) {
 		return d == "", d
 	})
 }
+
+// TestReplicaWaitsForOpenFile: while a file is open in a spreadsheet program on one replica (its
+// lock file is there), a write through another replica is acknowledged but not written into that
+// copy, which the person's next save would undo; what the person saves is read and shared; once
+// the program closes the file, the write goes in, and the copies end the same.
+func TestReplicaWaitsForOpenFile(t *testing.T) {
+	ns := startNATS(t)
+	dirs := []string{copySamples(t), copySamples(t)}
+	r1, r2 := runReplica(t, ns, "r1", dirs[0]), runReplica(t, ns, "r2", dirs[1])
+	lock := filepath.Join(dirs[0], ".~lock.products.csv#")
+	if err := os.WriteFile(lock, []byte("a person,host,...\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := post(t, r2.Server.URL()+"/v3/items/insert", `{"collectionId":"products","items":[{"_id":"while-open","name":"While Open"}]}`); code != 200 {
+		t.Fatalf("insert through r2: %d %v", code, out)
+	}
+	fileHas := func(dir, text string) bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "products.csv"))
+		return bytes.Contains(b, []byte(text))
+	}
+	eventually(t, 10*time.Second, func() (bool, string) { return fileHas(dirs[1], ",while-open,"), "r2 never wrote its insert" })
+	eventually(t, 10*time.Second, func() (bool, string) {
+		return itemName(t, r1, "products", "while-open") == "While Open", "r1 never applied the insert"
+	})
+	// proving a write does not happen takes a wait: several write-back rounds (10 ms each)
+	time.Sleep(300 * time.Millisecond)
+	if fileHas(dirs[0], ",while-open,") {
+		t.Fatal("r1 wrote into products.csv while it was open in another program")
+	}
+	// the person saves an edit of another row, from the copy they opened
+	path := filepath.Join(dirs[0], "products.csv")
+	b, _ := os.ReadFile(path)
+	writeByRename(t, path, bytes.Replace(b, []byte("\nOak Dining Table (6 Seater),"), []byte("\nOak Dining Table (saved in the program),"), 1))
+	eventually(t, 10*time.Second, func() (bool, string) {
+		got := itemName(t, r2, "products", "818dbd63-9eb0-43bd-8440-33980f714d78")
+		return got == "Oak Dining Table (saved in the program)", fmt.Sprintf("r2 serves the saved row as %q", got)
+	})
+	if err := os.Remove(lock); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() (bool, string) {
+		return fileHas(dirs[0], ",while-open,"), "r1 never wrote the insert after the program closed the file"
+	})
+	if got := itemName(t, r1, "products", "while-open"); got != "While Open" {
+		t.Fatalf("the insert was lost: r1 serves %q", got)
+	}
+	eventually(t, 10*time.Second, func() (bool, string) {
+		d := folderDifference(dirs...)
+		return d == "", d
+	})
+}
