@@ -392,6 +392,9 @@ func (f *Folder) writeFile(ctx context.Context, name string, dirty map[string]*d
 		if f.abandoned.Load() {
 			return errAbandoned
 		}
+		if f.openElsewhere(name) {
+			return errFileBusy // opened while being written: its program may have read the old bytes
+		}
 		now, err := os.Stat(path)
 		if err != nil || keyOf(now) != st.stat {
 			return errFileBusy
