@@ -100,6 +100,12 @@ func legacyServe[T any, PT interface {
 		}
 		var version uint64
 		if memo {
+			release, err := s.acquireQuery(c)
+			if err != nil {
+				s.writeError(c, err, collectionOf(&req))
+				return
+			}
+			defer release()
 			version = s.versionOf(collectionOf(&req))
 		}
 		out, err := fn(c.Request.Context(), &req)

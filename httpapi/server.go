@@ -35,6 +35,10 @@ import (
 // asks for at least 10 MB); anything beyond this is refused with 413 before it is read.
 const DefaultMaxBodyBytes = 16 << 20
 
+// DefaultReadHeaderTimeout bounds how long a client may take to send a request's headers, so
+// that slow clients (slowloris) cannot hold connections open.
+const DefaultReadHeaderTimeout = 10 * time.Second
+
 // AuthMode says how a protocol checks its callers (DESIGN §2).
 type AuthMode uint8
 
@@ -62,9 +66,18 @@ type Config struct {
 	Addr         string // listen address, like 127.0.0.1:8080
 	V3           Auth
 	Legacy       Auth
-	MaxBodyBytes int64  // 0 means DefaultMaxBodyBytes
-	Version      string // reported by provision and the status page
-	Logger       *slog.Logger
+	MaxBodyBytes int64 // 0 means DefaultMaxBodyBytes
+	// ReadHeaderTimeout bounds the time to read a request's headers; 0 means
+	// DefaultReadHeaderTimeout.
+	ReadHeaderTimeout time.Duration
+	// MaxQueries caps the reads (query, count, aggregate, distinct values, find) computed at
+	// once; 0 means DefaultMaxQueries(). Answers from the result cache do not count.
+	MaxQueries int
+	// QueryWait is how long a read waits for a free slot before it is answered 503 "busy"; 0
+	// means DefaultQueryWait.
+	QueryWait time.Duration
+	Version   string // reported by provision and the status page
+	Logger    *slog.Logger
 	// TLS, when set, makes Open serve HTTPS on Addr with its certificates (TLS 1.2 or later,
 	// whatever its MinVersion says); nil serves plain HTTP.
 	TLS *tls.Config
@@ -115,7 +128,8 @@ type Server struct {
 	started time.Time
 	ready   atomic.Pointer[string] // the reason it is not ready; nil when ready
 
-	writeLocks sync.Map // collection name -> chan struct{} of capacity one (writes.go)
+	writeLocks sync.Map      // collection name -> chan struct{} of capacity one (writes.go)
+	queries    chan struct{} // one token per read being computed (busy.go)
 	metrics    metrics
 }
 
@@ -127,7 +141,17 @@ func NewServer(cfg Config, store Store, engine *query.Engine) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, store: store, query: engine, log: cfg.Logger, started: time.Now()}
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if cfg.MaxQueries <= 0 {
+		cfg.MaxQueries = DefaultMaxQueries()
+	}
+	if cfg.QueryWait <= 0 {
+		cfg.QueryWait = DefaultQueryWait
+	}
+	s := &Server{cfg: cfg, store: store, query: engine, log: cfg.Logger, started: time.Now(),
+		queries: make(chan struct{}, cfg.MaxQueries)}
 	if cfg.V3.Mode == AuthKey {
 		v, err := newV3Verifier(cfg.V3.PublicKey, cfg.V3.AppID, DefaultJWTLeeway)
 		if err != nil {
@@ -176,7 +200,7 @@ func (s *Server) Open() error {
 	s.ln = ln
 	s.srv = &http.Server{
 		Handler:           s.router,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
@@ -285,6 +309,11 @@ func (s *Server) readBody(c *gin.Context) ([]byte, func(), error) {
 		if buf.Cap() <= 1<<20 {
 			bodyPool.Put(buf)
 		}
+	}
+	if c.Request.ContentLength > s.cfg.MaxBodyBytes {
+		// refused at once, not after waiting for the first MaxBodyBytes of it
+		done()
+		return nil, func() {}, &http.MaxBytesError{Limit: s.cfg.MaxBodyBytes}
 	}
 	body := http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBodyBytes)
 	if _, err := buf.ReadFrom(body); err != nil {

@@ -90,6 +90,12 @@ func v3Serve[T any](s *Server, fn v3Handler[T], memo bool) gin.HandlerFunc {
 		}
 		var version uint64
 		if memo {
+			release, err := s.acquireQuery(c)
+			if err != nil {
+				s.writeError(c, err, collectionOf(&req))
+				return
+			}
+			defer release()
 			version = s.versionOf(collectionOf(&req))
 		}
 		out, err := fn(c.Request.Context(), &req, &env.Metadata)
@@ -161,6 +167,10 @@ func decodeRequest(raw json.RawMessage, v any) error {
 		return nil
 	case errors.As(err, &te):
 		return errBadRequest("request member %q: expected %s, got %s", memberPath(v, te.Field), te.Type, te.Value)
+	case errors.As(err, &se) && strings.Contains(se.Error(), "exceeded max depth"):
+		// encoding/json stops at 10,000 levels, long before memory is at stake; say which
+		// limit a filter meets first
+		return &filterError{msg: fmt.Sprintf("request nested deeper than JSON allows (at byte %d); a filter may be nested at most %d levels deep", se.Offset, maxFilterDepth)}
 	case errors.As(err, &se):
 		return errBadRequest("request is not valid JSON: %v (at byte %d)", se, se.Offset)
 	}

@@ -22,6 +22,10 @@ import (
 // have: the ones a column's type is read as from its cells.
 var SupportedFieldTypes = []cache.FieldType{cache.TypeText, cache.TypeNumber, cache.TypeBoolean, cache.TypeDateTime}
 
+// maxCollectionID bounds the id of a collection created through the API: with its extension
+// it must fit the 255 bytes most file systems allow a file name.
+const maxCollectionID = 200
+
 // CreateCollection creates a collection through the API: a new CSV file named after it, with a
 // header naming its fields and the system fields at the right, served before it returns. The
 // fields' types are declared (see Loader.Declared), so they hold before any cell does.
@@ -32,6 +36,9 @@ func (f *Folder) CreateCollection(ctx context.Context, id string, fields []cache
 	}
 	if id == "" || sanitizeName(id) != id {
 		return &cache.ValidationError{Collection: id, Reason: "a collection id names its file, so it may hold only letters, digits, _ and -"}
+	}
+	if len(id) > maxCollectionID {
+		return &cache.ValidationError{Collection: id[:maxCollectionID] + "…", Reason: fmt.Sprintf("a collection id names its file, so it may be at most %d characters long", maxCollectionID)}
 	}
 	user, types, err := userFields(id, fields)
 	if err != nil {
