@@ -106,7 +106,9 @@ func newV3Verifier(key crypto.PublicKey, appID string, leeway time.Duration) (*v
 		v.alg, v.keyName = jwt.SigningMethodES256.Alg(), "EC P-256 key"
 	}
 	// Claims are checked by verify itself, to say precisely what was wrong.
-	v.parser = jwt.NewParser(jwt.WithValidMethods([]string{v.alg}), jwt.WithoutClaimsValidation())
+	// Strict base64 decoding: a segment with unused low bits set is refused, so one signed
+	// token has one spelling (the token cache and any replay check go by its bytes).
+	v.parser = jwt.NewParser(jwt.WithValidMethods([]string{v.alg}), jwt.WithoutClaimsValidation(), jwt.WithStrictDecoding())
 	return v, nil
 }
 
