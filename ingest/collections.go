@@ -13,8 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/xuri/excelize/v2"
-
 	"github.com/sheetsync/sheetsync/cache"
 )
 
@@ -321,7 +319,7 @@ func (f *Folder) DeleteCollection(ctx context.Context, id string) error {
 	if err := f.trash(name, true); err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
 	}
-	book, err := excelize.OpenFile(path)
+	book, err := openWorkbook(path)
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", id, err)
 	}

@@ -59,7 +59,7 @@ func reshapeXLSX(path, sheet string, rs reshape) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	f, err := excelize.OpenFile(path)
+	f, err := openWorkbook(path)
 	if err != nil {
 		return 0, fmt.Errorf("open %s: %w", path, err)
 	}

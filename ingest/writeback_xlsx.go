@@ -25,7 +25,7 @@ func rewriteXLSX(path string, writes map[string]*sheetWrite, guard func() error)
 		}
 		found[sheet] = rows
 	}
-	f, err := excelize.OpenFile(path)
+	f, err := openWorkbook(path)
 	if err != nil {
 		return 0, fmt.Errorf("open %s: %w", path, err)
 	}

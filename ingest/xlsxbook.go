@@ -45,6 +45,13 @@ type xlsxBook struct {
 	sstEnds  []uint32 // end of each shared string in sst
 }
 
+// openWorkbook opens a workbook with excelize to change it (write-back, columns, sheets), with
+// the same bound on what it may unzip as the reader has: a workbook that passed reading cannot
+// make excelize inflate more than that either.
+func openWorkbook(path string) (*excelize.File, error) {
+	return excelize.OpenFile(path, excelize.Options{UnzipSizeLimit: maxXLSXPartSize})
+}
+
 // openXLSX opens the workbook at path and reads what every worksheet needs: the sheet names and
 // parts, the date system, which styles are dates and the shared strings. Every error is a
 // *ParseError naming the file and what is wrong with it.

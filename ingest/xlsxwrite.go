@@ -24,7 +24,7 @@ func writeXLSXPatches(path string, sheets map[string][]cellPatch) (uint64, error
 	if len(sheets) == 0 {
 		return hashFile(path)
 	}
-	f, err := excelize.OpenFile(path)
+	f, err := openWorkbook(path)
 	if err != nil {
 		return 0, fmt.Errorf("open %s: %w", path, err)
 	}
