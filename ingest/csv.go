@@ -481,7 +481,12 @@ func formulaAfterApostrophes[S ~string | ~[]byte](s S) bool {
 	return i > 0 && i < len(s) && isFormulaStart(s[i])
 }
 
-func isFormulaStart(c byte) bool { return c == '=' || c == '+' || c == '-' || c == '@' }
+// isFormulaStart reports whether a cell starting with c could be run as a formula by a
+// spreadsheet opening the CSV: = + - @, and a tab or carriage return before them (OWASP's CSV
+// injection list), so such a text is written with a leading apostrophe.
+func isFormulaStart(c byte) bool {
+	return c == '=' || c == '+' || c == '-' || c == '@' || c == '\t' || c == '\r'
+}
 
 // countBreaks counts the line breaks in b: LF, CRLF and lone CR each count once.
 func countBreaks(b []byte) int {

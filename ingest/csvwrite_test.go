@@ -256,6 +256,7 @@ func TestCSVWriteReadBack(t *testing.T) {
 	texts := []string{
 		"=1+1", "+33", "-5", "@sum", "'=x", "''+y", "'", "'hello", "a,b", " x ", `"q"`, "=a,b",
 		"line\nbreak", "cr\rhere", "crlf\r\nhere", "'@", "=", "caf\u00e9",
+		"\t=1+2", "\r=1+2", "'\t@x",
 	}
 	for _, comma := range []byte{',', ';', '\t'} {
 		t.Run(string(comma), func(t *testing.T) {
@@ -460,5 +461,24 @@ func TestWriteReturnsContentHash(t *testing.T) {
 	}
 	if want, err := hashFile(csvPath); err != nil || got != want {
 		t.Errorf("writeCSVPatches returned %x, the file hashes to %x (%v)", got, want, err)
+	}
+}
+
+// TestCSVFormulaInjection: a text a spreadsheet would run as a formula when it opens the CSV is
+// written with a leading apostrophe: = + - @, and a tab or carriage return before them (OWASP's
+// CSV injection list).
+func TestCSVFormulaInjection(t *testing.T) {
+	for in, want := range map[string]string{
+		"=HYPERLINK(\"x\")": `"'=HYPERLINK(""x"")"`,
+		"+cmd":              "'+cmd",
+		"-2+3":              "'-2+3",
+		"@SUM(A1)":          "'@SUM(A1)",
+		"\t=1+2":            "'\t=1+2",
+		"\r=1+2":            "\"'\r=1+2\"",
+		"plain":             "plain",
+	} {
+		if got := string(appendCSVField(nil, csvDialect{comma: ','}, cache.Text(in))); got != want {
+			t.Errorf("%q is written %q, want %q", in, got, want)
+		}
 	}
 }
