@@ -14,12 +14,8 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -37,8 +33,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-	"github.com/google/uuid"
+	"github.com/sheetsync/sheetsync/cmd/internal/wixsign"
 )
 
 func main() {
@@ -203,9 +198,9 @@ func newLoader(c config) (*loader, error) {
 		return nil, errors.New("--key and --app-id go together")
 	}
 	if c.KeyPath != "" {
-		key, err := readPrivateKey(c.KeyPath)
+		key, err := wixsign.ReadPrivateKey(c.KeyPath)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("--key: %w", err)
 		}
 		l.signer = &signer{key: key, appID: c.AppID, fresh: c.FreshTokens, tokens: map[string]cachedToken{}}
 	}
@@ -459,25 +454,7 @@ func (s *signer) token(body []byte, now time.Time) (string, error) {
 			return t.token, nil
 		}
 	}
-	method := jwt.SigningMethod(jwt.SigningMethodRS256)
-	if _, ok := s.key.(*ecdsa.PrivateKey); ok {
-		method = jwt.SigningMethodES256
-	}
-	claims := jwt.MapClaims{
-		"iss": "wix.com",
-		"aud": s.appID,
-		"iat": now.Unix(),
-		"exp": now.Add(tokenTTL).Unix(),
-		"data": map[string]any{
-			"request": json.RawMessage(body),
-			"metadata": map[string]any{
-				"requestId":  uuid.NewString(),
-				"instanceId": "sheetsync-load",
-				"identity":   map[string]any{"identityType": "APP", "appId": s.appID},
-			},
-		},
-	}
-	tok, err := jwt.NewWithClaims(method, claims).SignedString(s.key)
+	tok, err := wixsign.Sign(s.key, s.appID, "sheetsync-load", json.RawMessage(body), now, tokenTTL)
 	if err != nil {
 		return "", err
 	}
@@ -487,39 +464,6 @@ func (s *signer) token(body []byte, now time.Time) (string, error) {
 		s.mu.Unlock()
 	}
 	return tok, nil
-}
-
-// readPrivateKey reads a PEM private key: PKCS#8, PKCS#1 RSA or SEC 1 EC.
-func readPrivateKey(path string) (crypto.Signer, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("--key: %w", err)
-	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		return nil, fmt.Errorf("--key %s: no PEM block", path)
-	}
-	var key any
-	switch block.Type {
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(block.Bytes)
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	default:
-		return nil, fmt.Errorf("--key %s: a %q, not a private key", path, block.Type)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("--key %s: %w", path, err)
-	}
-	switch k := key.(type) {
-	case *rsa.PrivateKey:
-		return k, nil
-	case *ecdsa.PrivateKey:
-		return k, nil
-	}
-	return nil, fmt.Errorf("--key %s: a %T; want RSA or EC P-256", path, key)
 }
 
 // generateFile writes a products CSV of n rows: _id, name, category, price, inStock,

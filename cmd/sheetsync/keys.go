@@ -2,9 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -19,8 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-	"github.com/google/uuid"
+	"github.com/sheetsync/sheetsync/cmd/internal/wixsign"
 )
 
 const keysUsage = `Usage:
@@ -160,7 +156,7 @@ func runKeysSign(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, "sheetsync keys sign: --ttl must be positive\n")
 		return 2
 	}
-	key, err := readPrivateKey(*keyPath)
+	key, err := wixsign.ReadPrivateKey(*keyPath)
 	if err != nil {
 		fmt.Fprintln(stderr, "sheetsync keys sign:", err)
 		return 2
@@ -170,49 +166,13 @@ func runKeysSign(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sheetsync keys sign: --body:", err)
 		return 2
 	}
-	token, err := signV3(key, *appID, request, time.Now(), *ttl)
+	token, err := wixsign.Sign(key, *appID, "local-test", request, time.Now(), *ttl)
 	if err != nil {
 		fmt.Fprintln(stderr, "sheetsync keys sign:", err)
 		return 1
 	}
 	fmt.Fprintln(stdout, token)
 	return 0
-}
-
-// readPrivateKey reads a PEM private key: PKCS#8, PKCS#1 RSA or SEC 1 EC.
-func readPrivateKey(path string) (crypto.Signer, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		return nil, fmt.Errorf("%s: no PEM block; want the private.pem that \"sheetsync keys\" wrote", path)
-	}
-	var key any
-	switch block.Type {
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(block.Bytes)
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	default:
-		return nil, fmt.Errorf("%s: a %q, not a private key; give the private key, not the public one", path, block.Type)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	switch k := key.(type) {
-	case *rsa.PrivateKey:
-		return k, nil
-	case *ecdsa.PrivateKey:
-		if k.Curve != elliptic.P256() {
-			return nil, fmt.Errorf("%s: an EC key on %s; v3 takes EC P-256 (ES256) or RSA (RS256)", path, k.Curve.Params().Name)
-		}
-		return k, nil
-	}
-	return nil, fmt.Errorf("%s: a %T; v3 takes RSA (RS256) or EC P-256 (ES256) keys", path, key)
 }
 
 // readRequestBody reads --body: JSON text, @file or - for stdin. It must be a JSON object.
@@ -238,29 +198,4 @@ func readRequestBody(arg string, stdin io.Reader) (json.RawMessage, error) {
 		return nil, errors.New("not a JSON object; want the request object, like {\"collectionId\":\"products\"}")
 	}
 	return json.RawMessage(b), nil
-}
-
-// signV3 returns a token shaped as Wix signs a v3 service plugin call: iss "wix.com", aud the
-// app id, iat now, exp now+ttl, and data holding the request and metadata (an app identity).
-// RSA keys sign RS256, EC P-256 keys ES256, as serve expects for each key type.
-func signV3(key crypto.Signer, appID string, request json.RawMessage, now time.Time, ttl time.Duration) (string, error) {
-	method := jwt.SigningMethod(jwt.SigningMethodRS256)
-	if _, ok := key.(*ecdsa.PrivateKey); ok {
-		method = jwt.SigningMethodES256
-	}
-	claims := jwt.MapClaims{
-		"iss": "wix.com",
-		"aud": appID,
-		"iat": now.Unix(),
-		"exp": now.Add(ttl).Unix(),
-		"data": map[string]any{
-			"request": request,
-			"metadata": map[string]any{
-				"requestId":  uuid.NewString(),
-				"instanceId": "local-test",
-				"identity":   map[string]any{"identityType": "APP", "appId": appID},
-			},
-		},
-	}
-	return jwt.NewWithClaims(method, claims).SignedString(key)
 }
