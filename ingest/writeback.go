@@ -243,19 +243,11 @@ func (f *Folder) flush(ctx context.Context) time.Duration {
 				return wait
 			}
 		case next.dirty != nil:
-			again = cmp0Nonzero(again, f.writeDirty(ctx, next.dirty, next.at))
+			again = cmp0(again, f.writeDirty(ctx, next.dirty, next.at))
 		default:
 			return again
 		}
 	}
-}
-
-// cmp0Nonzero is cmp0 that ignores a 0 in b (nothing to try again).
-func cmp0Nonzero(a, b time.Duration) time.Duration {
-	if b == 0 {
-		return a
-	}
-	return cmp0(a, b)
 }
 
 // writeDirty writes dirty rows into their files. It returns when to try again for files that
@@ -317,9 +309,9 @@ func (f *Folder) Idle() bool {
 	return len(w.dirty) == 0 && len(w.queue) == 0 && !w.flushing && len(w.failed) == 0
 }
 
-// cmp0 returns the smaller of a and b, where 0 means none yet.
+// cmp0 returns the sooner of two retry delays, where 0 means none.
 func cmp0(a, b time.Duration) time.Duration {
-	if a == 0 || b < a {
+	if a == 0 || (b != 0 && b < a) {
 		return b
 	}
 	return a
