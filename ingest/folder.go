@@ -577,13 +577,7 @@ func (f *Folder) apply(ctx context.Context, name string, fi os.FileInfo, hash ui
 	for _, p := range problems {
 		log.Warn("problem in file", "problem", p.String())
 	}
-	if blocks := f.state.save(filepath.Join(f.Dir, name), st); blocks != nil {
-		for _, sh := range st.sheets {
-			if sh.csv != nil && sh.csv.size == st.stat.size {
-				sh.csv.blocks = *blocks
-			}
-		}
-	}
+	f.saveSynced(filepath.Join(f.Dir, name), st, st.stat.size)
 	st.problems = problems
 	f.mu.Lock()
 	f.files[name] = st
@@ -597,6 +591,20 @@ func (f *Folder) apply(ctx context.Context, name string, fi os.FileInfo, hash ui
 	}
 	f.mu.Unlock()
 	f.times.markRead(name)
+}
+
+// saveSynced records a file's content, read from path (size bytes), as synced in the state dir,
+// and gives its CSV sheet the block hashes of the copy, for the next edit's incremental read.
+func (f *Folder) saveSynced(path string, st *trackedFile, size int64) {
+	blocks := f.state.save(path, st)
+	if blocks == nil {
+		return
+	}
+	for _, sh := range st.sheets {
+		if sh.csv != nil && sh.csv.size == size {
+			sh.csv.blocks = *blocks
+		}
+	}
 }
 
 // commitSheet commits one sheet: the whole table when the collection is new, else the diff

@@ -265,13 +265,7 @@ func (f *Folder) adopt(ctx context.Context, v cache.FileVersion, staging string)
 			}
 		}
 	}
-	if blocks := f.state.save(staging, st); blocks != nil {
-		for _, sh := range st.sheets {
-			if sh.csv != nil && sh.csv.size == sfi.Size() {
-				sh.csv.blocks = *blocks
-			}
-		}
-	}
+	f.saveSynced(staging, st, sfi.Size())
 	f.mu.Lock()
 	f.files[v.Name] = st
 	f.setProblems(v.Name, ld.problems)
