@@ -16,6 +16,9 @@ var (
 	// ErrUnavailable is a change that cannot be committed because the change log (NATS
 	// JetStream) cannot be reached; reads keep working from memory.
 	ErrUnavailable = errors.New("the change log is unavailable")
+	// ErrNotApplied is a change committed to the change log that this replica has not applied
+	// yet: it is not lost (every replica applies it), but this one cannot serve it yet.
+	ErrNotApplied = errors.New("committed to the change log but not yet applied on this replica")
 )
 
 // ValidationError says which field of which collection a change or schema got wrong, and why.

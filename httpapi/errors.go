@@ -114,6 +114,11 @@ func toAPIError(err error, collection string) (*apiError, bool) {
 			message: "Item already exists: " + err.Error()}, true
 	case errors.Is(err, cache.ErrReadOnly):
 		return errNotWritable(&notWritableError{collection: collection, op: "write", reason: err}), true
+	case errors.Is(err, cache.ErrNotApplied):
+		// the write is in the log: saying "nothing was written" would make the caller repeat it
+		return &apiError{status: http.StatusServiceUnavailable, code: codeUnknown,
+			message: "the write was recorded and is not lost (" + err.Error() + "); do not repeat it: it is served once this replica catches up with the change log",
+			data:    map[string]any{"description": "committed, not yet applied"}}, true
 	case errors.Is(err, cache.ErrUnavailable):
 		return &apiError{status: http.StatusServiceUnavailable, code: codeUnknown,
 			message: "nothing was written: " + err.Error() + "; reads keep working, try the write again shortly",

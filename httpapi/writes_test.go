@@ -415,3 +415,23 @@ func TestWrites_LogUnavailable(t *testing.T) {
 		t.Errorf("a read with the log down: %d %s", r.Status, r.Body)
 	}
 }
+
+// notAppliedStore commits every change to the log and never sees it applied, as a replica that
+// stopped following the log.
+type notAppliedStore struct{ *CommitStore }
+
+func (s notAppliedStore) Commit(context.Context, cache.ChangeSet) (uint64, error) {
+	return 0, fmt.Errorf("collection orders: change log sequence 7: %w within 10s", cache.ErrNotApplied)
+}
+
+// TestWrites_CommittedNotApplied: a write in the log that this replica has not applied within
+// the bound is a 503 that says it is recorded and must not be repeated, not "nothing was
+// written", which would make the caller insert it twice.
+func TestWrites_CommittedNotApplied(t *testing.T) {
+	s := MustOpenServer(t, openConfig(), notAppliedStore{MustWriteStore(t)})
+	r := s.Post(t, "/v3/items/insert", `{"collectionId": "orders", "items": [{"_id": "o-9"}]}`)
+	v3Error(t, r, http.StatusServiceUnavailable, "UNKNOWN_ERROR", "the write was recorded and is not lost")
+	if strings.Contains(string(r.Body), "nothing was written") || !strings.Contains(string(r.Body), "do not repeat it") {
+		t.Errorf("a committed write not applied here: %s", r.Body)
+	}
+}

@@ -52,9 +52,16 @@ type Log struct {
 	replica string
 	start   uint64 // the sequence the store reflected when the log opened
 	log     *slog.Logger
-	consume jetstream.ConsumeContext
+	// stallAfter and onStall: see LogOptions; applyWait bounds how long Commit waits for its
+	// own change to be applied here
+	stallAfter time.Duration
+	onStall    func(error)
+	applyWait  time.Duration
+	stopWatch  chan struct{} // closed by Close: ends watch
 
 	mu       sync.Mutex
+	consume  jetstream.ConsumeContext // the consumer the log follows with, nil once closed
+	closed   bool
 	applied  uint64            // stream sequence of the last message applied
 	subjects map[string]uint64 // collection -> stream sequence of its last applied message
 	onHalt   func(error)
@@ -95,9 +102,24 @@ type LogOptions struct {
 	Replicas int
 	// Defer opens the log without applying anything until Follow is called: the store first
 	// gets the content the state dir says it reflected at From (DESIGN §4, restart).
-	Defer  bool
-	Logger *slog.Logger
+	Defer bool
+	// StallAfter is how long the log may hold changes this replica has not applied, with none
+	// applied meanwhile, before the replica follows it again (DefaultStallAfter when 0).
+	StallAfter time.Duration
+	// OnStall, when set, is called with the reason when this replica stops applying changes the
+	// log holds, and with nil once it applies them again, so that it can say it is not ready
+	// meanwhile.
+	OnStall func(error)
+	// ApplyWait bounds how long Commit waits for this replica to apply the change it
+	// committed (DefaultApplyWait when 0).
+	ApplyWait time.Duration
+	Logger    *slog.Logger
 }
+
+// DefaultApplyWait bounds how long a commit waits for its own change to be applied on its
+// replica: far longer than applying takes (under a millisecond to a few hundred for a whole
+// big file), short enough that a stalled replica answers rather than hangs.
+const DefaultApplyWait = 10 * time.Second
 
 // OpenLog creates the stream if needed and starts applying its messages after o.From to store.
 func OpenLog(ctx context.Context, nc *nats.Conn, store *cache.Store, o LogOptions) (*Log, error) {
@@ -139,7 +161,9 @@ func OpenLog(ctx context.Context, nc *nats.Conn, store *cache.Store, o LogOption
 		o.From = last
 	}
 	l := &Log{store: store, nc: nc, js: js, big: bigChanges{js: js}, stream: stream, name: name, replica: o.Replica, log: o.Logger, start: o.From,
-		applied: o.From, subjects: map[string]uint64{}, onHalt: o.OnHalt, pending: map[string]chan applied{}, changed: make(chan struct{})}
+		applied: o.From, subjects: map[string]uint64{}, onHalt: o.OnHalt, pending: map[string]chan applied{}, changed: make(chan struct{}),
+		stallAfter: cmp.Or(o.StallAfter, DefaultStallAfter), onStall: o.OnStall, applyWait: cmp.Or(o.ApplyWait, DefaultApplyWait),
+		stopWatch: make(chan struct{})}
 	if l.log == nil {
 		l.log = slog.Default()
 	}
@@ -159,21 +183,13 @@ func OpenLog(ctx context.Context, nc *nats.Conn, store *cache.Store, o LogOption
 // Follow starts applying the stream's messages after the sequence the log started at (Start),
 // in order, for a log opened with Defer; OpenLog calls it otherwise. An ordered consumer
 // resumes after the last message it delivered when the connection comes back, so a NATS
-// restart or a network blip loses and repeats nothing.
+// restart or a network blip loses and repeats nothing; a watchdog (watch) follows again if
+// it ever stops.
 func (l *Log) Follow(ctx context.Context) error {
-	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
-	if l.start > 0 {
-		cfg = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: l.start + 1}
+	if err := l.followFrom(ctx, l.start); err != nil {
+		return err
 	}
-	cons, err := l.stream.OrderedConsumer(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	// heartbeats every second: a consumer whose server died (a NATS node lost) is noticed and
-	// recreated on another within seconds, not the default 10 or more
-	if l.consume, err = cons.Consume(l.handle, jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second)); err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
+	go l.watch(l.stopWatch)
 	return nil
 }
 
@@ -215,8 +231,18 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 
 // Close stops applying messages.
 func (l *Log) Close() {
-	if l.consume != nil {
-		l.consume.Stop()
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	l.closed = true
+	close(l.stopWatch)
+	cc := l.consume
+	l.consume = nil
+	l.mu.Unlock()
+	if cc != nil {
+		cc.Stop()
 	}
 }
 
@@ -346,7 +372,7 @@ func (l *Log) Commit(ctx context.Context, cs cache.ChangeSet) (uint64, error) {
 		msg.Data = nil
 		msg.Header.Set(headerChangeObject, changeObject(id))
 	}
-	_, err = l.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectLastSequencePerSubject(expected))
+	ack, err := l.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectLastSequencePerSubject(expected))
 	var apiErr *jetstream.APIError
 	switch {
 	case errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant):
@@ -363,11 +389,15 @@ func (l *Log) Commit(ctx context.Context, cs cache.ChangeSet) (uint64, error) {
 	case err != nil:
 		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
+	wait := time.NewTimer(l.applyWait)
+	defer wait.Stop()
 	select {
 	case res := <-ch:
 		return res.version, res.err
 	case <-ctx.Done():
 		return 0, ctx.Err()
+	case <-wait.C:
+		return 0, fmt.Errorf("collection %s: change log sequence %d: %w within %s", cs.Collection, ack.Sequence, cache.ErrNotApplied, l.applyWait)
 	}
 }
 

@@ -43,6 +43,10 @@ type journal struct {
 	// onDown and onUp, when set, are told when the connection to NATS goes and comes back
 	onDown func(reason string)
 	onUp   func()
+	// onStall, when set, is told when the replica stops applying the changes the log holds
+	// (with why) and when it applies them again (nil); stalled holds why meanwhile
+	onStall func(error)
+	stalled atomic.Pointer[error]
 
 	mu      sync.Mutex
 	written uint64
@@ -138,7 +142,7 @@ func (j *journal) connect(ctx context.Context, c Config, log *slog.Logger, onHal
 		replicas = clusterReplicas
 	}
 	o := replica.LogOptions{Replica: c.Replica, From: st.Written, MaxBytes: journalBytes, Replicas: replicas,
-		OnHalt: onHalt, Logger: log, Defer: true}
+		OnHalt: onHalt, OnStall: j.setStalled, Logger: log, Defer: true}
 	if max := j.conn.MaxPayload(); c.NATS != "" && max < replica.MaxInline+1<<20 {
 		log.Warn("the NATS servers take messages of at most this size; a change bigger than it (a big file edit, a large bulk insert) cannot be committed: set max_payload: 64MB in their configuration",
 			"max_payload", max, "wanted", replica.MaxInline+1<<20)
@@ -258,10 +262,26 @@ func (j *journal) connected() bool { return j.conn != nil && j.conn.IsConnected(
 
 // err reports why the log stopped applying changes, or nil.
 func (j *journal) err() error {
-	if l := j.log.Load(); l != nil {
+	if l := j.log.Load(); l != nil && l.Err() != nil {
 		return l.Err()
 	}
+	if err := j.stalled.Load(); err != nil {
+		return *err
+	}
 	return nil
+}
+
+// setStalled records that the replica stopped applying the log's changes (err) or applies them
+// again (nil), and tells onStall.
+func (j *journal) setStalled(err error) {
+	if err == nil {
+		j.stalled.Store(nil)
+	} else {
+		j.stalled.Store(&err)
+	}
+	if j.onStall != nil {
+		j.onStall(err)
+	}
 }
 
 // saveWritten returns the callback that records, after a write-back, the last change the files

@@ -170,6 +170,15 @@ func (m *Main) Run(ctx context.Context) error {
 			m.Server.SetReady()
 		}
 	}
+	m.journal.onStall = func(err error) {
+		switch {
+		case !m.serving.Load():
+		case err != nil:
+			m.Server.SetNotReady("behind the change log: " + err.Error())
+		case m.journal.err() == nil && m.journal.connected():
+			m.Server.SetReady()
+		}
+	}
 	if err := m.journal.connect(ctx, m.Config, m.Logger, notReady); err != nil {
 		return fmt.Errorf("change log: %w", err)
 	}
