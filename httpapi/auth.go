@@ -106,8 +106,10 @@ func newV3Verifier(key crypto.PublicKey, appID string, leeway time.Duration) (*v
 		v.alg, v.keyName = jwt.SigningMethodES256.Alg(), "EC P-256 key"
 	}
 	// Claims are checked by verify itself, to say precisely what was wrong.
-	// Strict base64 decoding: a segment with unused low bits set is refused, so one signed
-	// token has one spelling (the token cache and any replay check go by its bytes).
+	// Strict base64 decoding: a segment with unused low bits set is refused, so a token is not
+	// respelled into many cache entries. An ES256 signature still has a twin, (r, n-s), which
+	// is accepted: signers do not normalise s, and the twin carries the claims Wix signed
+	// (TestV3Verify_ES256Twin); nothing here trusts a token's bytes to be unique.
 	v.parser = jwt.NewParser(jwt.WithValidMethods([]string{v.alg}), jwt.WithoutClaimsValidation(), jwt.WithStrictDecoding())
 	return v, nil
 }

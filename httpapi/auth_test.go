@@ -570,3 +570,43 @@ func BenchmarkV3VerifyCachedParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestV3Verify_ES256Twin pins a property of ECDSA that sheetsync accepts on purpose: a signature
+// (r, s) has a twin (r, n-s) that verifies the same header and claims. Signers do not normalise s
+// (Go's crypto/ecdsa does not), so refusing the "high" one would refuse good tokens at random;
+// the twin carries exactly the claims Wix signed, and nothing in sheetsync trusts a token's
+// bytes to be unique (docs/SECURITY.md). What must hold: the twin gives the same envelope, and a
+// twin over changed claims is refused.
+func TestV3Verify_ES256Twin(t *testing.T) {
+	v := MustVerifier(t, &authECKey().PublicKey)
+	tok := MustMint(t, jwt.SigningMethodES256, authECKey(), goodClaims())
+	parts := strings.Split(string(tok), ".")
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil || len(sig) != 64 {
+		t.Fatalf("an ES256 signature of %d bytes: %v", len(sig), err)
+	}
+	n := elliptic.P256().Params().N
+	s := new(big.Int).SetBytes(sig[32:])
+	twinSig := append(sig[:32:32], new(big.Int).Sub(n, s).FillBytes(make([]byte, 32))...)
+	twin := parts[0] + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString(twinSig)
+	if twin == string(tok) {
+		t.Fatal("the twin is the token itself")
+	}
+	want, err := v.verify(tok, authNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := v.verify([]byte(twin), authNow)
+	if err != nil {
+		t.Fatalf("the twin signature (r, n-s) of a good token: %v", err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("the twin gives %+v, the token %+v", got, want)
+	}
+	other := claimsWith(func(c jwt.MapClaims) { c["data"] = `{"request":{"collectionId":"secrets"},"metadata":{}}` })
+	forged := MustMint(t, jwt.SigningMethodES256, authECKey(), other)
+	forgedParts := strings.Split(string(forged), ".")
+	if _, err := v.verify([]byte(parts[0]+"."+forgedParts[1]+"."+base64.RawURLEncoding.EncodeToString(twinSig)), authNow); err == nil {
+		t.Error("the twin signature over other claims verifies")
+	}
+}
