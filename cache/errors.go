@@ -19,6 +19,9 @@ var (
 	// ErrNotApplied is a change committed to the change log that this replica has not applied
 	// yet: it is not lost (every replica applies it), but this one cannot serve it yet.
 	ErrNotApplied = errors.New("committed to the change log but not yet applied on this replica")
+	// ErrOutcomeUnknown is a change sent to the change log that got no answer, whose presence in
+	// the log could not be checked either (NATS did not come back in time): it may be there.
+	ErrOutcomeUnknown = errors.New("the change log did not confirm the write")
 )
 
 // ValidationError says which field of which collection a change or schema got wrong, and why.

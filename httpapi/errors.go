@@ -119,6 +119,10 @@ func toAPIError(err error, collection string) (*apiError, bool) {
 		return &apiError{status: http.StatusServiceUnavailable, code: codeUnknown,
 			message: "the write was recorded and is not lost (" + err.Error() + "); do not repeat it: it is served once this replica catches up with the change log",
 			data:    map[string]any{"description": "committed, not yet applied"}}, true
+	case errors.Is(err, cache.ErrOutcomeUnknown):
+		return &apiError{status: http.StatusServiceUnavailable, code: codeUnknown,
+			message: err.Error() + "; it may have been recorded: read the item before writing it again",
+			data:    map[string]any{"description": "outcome unknown"}}, true
 	case errors.Is(err, cache.ErrUnavailable):
 		return &apiError{status: http.StatusServiceUnavailable, code: codeUnknown,
 			message: "nothing was written: " + err.Error() + "; reads keep working, try the write again shortly",

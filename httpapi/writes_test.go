@@ -435,3 +435,21 @@ func TestWrites_CommittedNotApplied(t *testing.T) {
 		t.Errorf("a committed write not applied here: %s", r.Body)
 	}
 }
+
+// unknownOutcomeStore sends every change to the log and never learns whether it went in.
+type unknownOutcomeStore struct{ *CommitStore }
+
+func (s unknownOutcomeStore) Commit(context.Context, cache.ChangeSet) (uint64, error) {
+	return 0, fmt.Errorf("collection orders: %w: nats: timeout; NATS did not come back within 5s to tell", cache.ErrOutcomeUnknown)
+}
+
+// TestWrites_OutcomeUnknown: a write whose fate in the log is unknown says so and tells the
+// caller to read before writing again, never "nothing was written".
+func TestWrites_OutcomeUnknown(t *testing.T) {
+	s := MustOpenServer(t, openConfig(), unknownOutcomeStore{MustWriteStore(t)})
+	r := s.Post(t, "/v3/items/insert", `{"collectionId": "orders", "items": [{"_id": "o-9"}]}`)
+	v3Error(t, r, http.StatusServiceUnavailable, "UNKNOWN_ERROR", "it may have been recorded: read the item before writing it again")
+	if strings.Contains(string(r.Body), "nothing was written") {
+		t.Errorf("a write of unknown outcome: %s", r.Body)
+	}
+}

@@ -384,18 +384,27 @@ func (l *Log) Commit(ctx context.Context, cs cache.ChangeSet) (uint64, error) {
 			return 0, fmt.Errorf("%w: this replica is behind the change log and did not catch up within %s: %v", ErrUnavailable, conflictCatchUp, err)
 		}
 		return 0, fmt.Errorf("collection %s: %w", cs.Collection, cache.ErrVersionConflict)
-	case err != nil && ctx.Err() != nil:
-		return 0, ctx.Err()
-	case err != nil:
+	case errors.As(err, &apiErr), errors.Is(err, jetstream.ErrNoStreamResponse):
+		// the log refused it, or no server of the stream heard it: nothing was written
 		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	case err != nil:
+		// sent, but no answer came: the log may hold it (findCommitted)
+		seq, ferr := l.findCommitted(msg.Subject, expected, id)
+		switch {
+		case errors.Is(ferr, errNotInLog):
+			return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		case ferr != nil:
+			return 0, fmt.Errorf("collection %s: %w: %v; %v", cs.Collection, cache.ErrOutcomeUnknown, err, ferr)
+		}
+		ack = &jetstream.PubAck{Stream: l.name, Sequence: seq}
 	}
+	// The change is in the log now, whatever ctx says: the answer is its result here, not
+	// "cancelled" or "took too long", which would read as if nothing was written.
 	wait := time.NewTimer(l.applyWait)
 	defer wait.Stop()
 	select {
 	case res := <-ch:
 		return res.version, res.err
-	case <-ctx.Done():
-		return 0, ctx.Err()
 	case <-wait.C:
 		return 0, fmt.Errorf("collection %s: change log sequence %d: %w within %s", cs.Collection, ack.Sequence, cache.ErrNotApplied, l.applyWait)
 	}
