@@ -78,7 +78,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var c config
 	var mix, generate string
 	var rows int
-	fs.StringVar(&c.URL, "url", "http://127.0.0.1:8080", "base URL of the sheetsync to load")
+	fs.StringVar(&c.URL, "url", "http://127.0.0.1:8080", "base URL of the sheetsync to load; several replicas comma-separated (each client sticks to one)")
 	fs.StringVar(&c.Collection, "collection", "products", "collection to query and write (a products-shaped one: category, price, name, inStock)")
 	fs.StringVar(&mix, "mix", "small,page,distinct,write", "kinds of request, comma-separated, with optional weights: small:4,write:1")
 	fs.Int64Var(&c.Requests, "requests", 10000, "stop after this many requests (0: no limit)")
@@ -166,6 +166,7 @@ func checkLoopback(raw string, allowRemote bool) error {
 // loader sends the requests; one per config.
 type loader struct {
 	c      config
+	urls   []string // the replicas' base URLs; client n sends to urls[n % len]
 	client *http.Client
 	signer *signer // nil: plain JSON
 	runID  string
@@ -173,8 +174,18 @@ type loader struct {
 }
 
 func newLoader(c config) (*loader, error) {
-	if err := checkLoopback(c.URL, c.AllowRemote); err != nil {
-		return nil, err
+	var urls []string
+	for u := range strings.SplitSeq(c.URL, ",") {
+		if u = strings.TrimRight(strings.TrimSpace(u), "/"); u == "" {
+			continue
+		}
+		if err := checkLoopback(u, c.AllowRemote); err != nil {
+			return nil, err
+		}
+		urls = append(urls, u)
+	}
+	if len(urls) == 0 {
+		return nil, errors.New("--url: want at least one http://host:port")
 	}
 	if c.Requests <= 0 && c.Duration <= 0 {
 		return nil, errors.New("--requests and --duration are both unlimited; set one")
@@ -193,7 +204,7 @@ func newLoader(c config) (*loader, error) {
 			Transport: &http.Transport{MaxIdleConnsPerHost: c.Concurrency, MaxConnsPerHost: c.Concurrency},
 		},
 	}
-	l.c.URL = strings.TrimRight(c.URL, "/")
+	l.urls = urls
 	if (c.KeyPath == "") != (c.AppID == "") {
 		return nil, errors.New("--key and --app-id go together")
 	}
@@ -261,7 +272,8 @@ func (l *loader) work(ctx context.Context, w *worker) {
 		}
 		kind, path, body := l.request(w, i)
 		t0 := time.Now()
-		err := l.send(ctx, path, body)
+		// a client sticks to one replica, so the update of an item follows its insert there
+		err := l.send(ctx, l.urls[w.n%len(l.urls)], path, body)
 		d := time.Since(t0)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -315,7 +327,7 @@ func pageQuery(col, category string, maxPrice, offset int64) []byte {
 }
 
 // send posts one request and reads the answer; anything but 200 is an error.
-func (l *loader) send(ctx context.Context, path string, body []byte) error {
+func (l *loader) send(ctx context.Context, base, path string, body []byte) error {
 	if l.signer != nil {
 		tok, err := l.signer.token(body, time.Now())
 		if err != nil {
@@ -323,7 +335,7 @@ func (l *loader) send(ctx context.Context, path string, body []byte) error {
 		}
 		body = []byte(tok)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.c.URL+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +33,26 @@ func TestLoadAgainstServer(t *testing.T) {
 		base := startServer(t, bin)
 		r := runLoad(t, config{URL: base})
 		checkReport(t, r, 200)
+	})
+	t.Run("two", func(t *testing.T) {
+		// two servers (replicas in production) behind one comma-separated --url: the clients
+		// split between them, each writing to its own
+		a, b := startServer(t, bin), startServer(t, bin)
+		r := runLoad(t, config{URL: a + "," + b + "/"})
+		checkReport(t, r, 200)
+		for _, base := range []string{a, b} {
+			resp, err := http.Post(base+"/v3/items/count", "application/json",
+				strings.NewReader(`{"collectionId":"products","filter":{"_id":{"$startsWith":"load-"}}}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out struct{ TotalCount int }
+			json.NewDecoder(resp.Body).Decode(&out)
+			resp.Body.Close()
+			if out.TotalCount == 0 {
+				t.Errorf("%s got none of the writes", base)
+			}
+		}
 	})
 	t.Run("signed", func(t *testing.T) {
 		keys := t.TempDir()
