@@ -109,9 +109,14 @@ func (r *xlsxRows) seekRow() error {
 				}
 				n := r.row + 1
 				if v := xlsxAttr(t, "r"); v != "" {
-					if n, err = strconv.Atoi(v); err != nil || n < 1 || n > excelize.TotalRows {
+					if n, err = strconv.Atoi(v); err != nil || n < 1 {
 						return r.fail(r.row+1, 0, fmt.Errorf("bad row number %q", v))
 					}
+				}
+				// A row past the last a worksheet has is refused whether it is numbered or
+				// follows that row unnumbered: the rows a sheet may have bound the table built.
+				if n > excelize.TotalRows {
+					return r.fail(0, 0, fmt.Errorf("row %d is after row %d, the last a worksheet has; %s", n, excelize.TotalRows, xlsxTooBig))
 				}
 				if n <= r.row {
 					return r.fail(n, 0, fmt.Errorf("row %d comes after row %d", n, r.row))
@@ -231,7 +236,12 @@ func (r *xlsxRows) startCell(t xml.StartElement, c *xlsxCellState) (int, error) 
 		switch a.Name.Local {
 		case "r":
 			x, _, err := excelize.CellNameToCoordinates(a.Value)
-			if err != nil {
+			switch {
+			case errors.Is(err, excelize.ErrColumnNumber):
+				return 0, fmt.Errorf("cell %s is after column %s, the last a worksheet has; %s", a.Value, columnName(excelize.MaxColumns), xlsxTooBig)
+			case errors.Is(err, excelize.ErrMaxRows):
+				return 0, fmt.Errorf("cell %s is after row %d, the last a worksheet has; %s", a.Value, excelize.TotalRows, xlsxTooBig)
+			case err != nil:
 				return 0, fmt.Errorf("bad cell reference %q", a.Value)
 			}
 			col = x - 1
@@ -242,7 +252,7 @@ func (r *xlsxRows) startCell(t xml.StartElement, c *xlsxCellState) (int, error) 
 		}
 	}
 	if col >= excelize.MaxColumns {
-		return 0, fmt.Errorf("a cell beyond column %s", columnName(excelize.MaxColumns))
+		return 0, fmt.Errorf("a cell after column %s, the last a worksheet has; %s", columnName(excelize.MaxColumns), xlsxTooBig)
 	}
 	return col, nil
 }

@@ -610,13 +610,13 @@ func TestXLSXOpenErrors(t *testing.T) {
 			b := oneSheet
 			b.sst = `<sst uniqueCount="10000001"><si><t>a</t></si></sst>`
 			writeXLSXZip(t, path, b.parts())
-		}, "xl/sharedStrings.xml: 10000001 shared strings, over the limit of 10000000"},
+		}, "xl/sharedStrings.xml: 10000001 shared strings, over the limit of 10000000; " + xlsxTooBig},
 		{"ErrDeclaredHuge", func(path string) {
 			writeXLSXRaw(t, path, oneSheet.parts(), "xl/worksheets/sheet1.xml", 3<<30)
-		}, "part xl/worksheets/sheet1.xml: uncompressed size 3221225472 bytes is over the limit of 2147483648"},
+		}, "part xl/worksheets/sheet1.xml: uncompressed size 3221225472 bytes is over the limit of 2147483648 (2 GiB); " + xlsxTooBig},
 		{"ErrZipBomb", func(path string) {
 			writeXLSXBomb(t, path, oneSheet.parts(), "xl/worksheets/sheet2.xml", 17<<20)
-		}, "part xl/worksheets/sheet2.xml: compressed 17343 bytes to 17825792, a ratio over 1000:1"},
+		}, "part xl/worksheets/sheet2.xml: compressed 17343 bytes to 17825792, a ratio over 1000:1, as zip bombs are; " + xlsxNotSaved},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(dir, tt.name+".xlsx")
@@ -631,17 +631,77 @@ func TestXLSXOpenErrors(t *testing.T) {
 	}
 }
 
+// TestXLSXTooManySharedStrings: a shared-string table over the limit is refused with the same
+// problem whether the quick count (countSharedStrings) or the decoder finds it: the count sees
+// plain and prefixed item tags; one whose prefix is too long for it is left to the decoder.
 func TestXLSXTooManySharedStrings(t *testing.T) {
 	defer func(n int) { maxSharedStrings = n }(maxSharedStrings)
 	maxSharedStrings = 3
-	path := filepath.Join(t.TempDir(), "sst.xlsx")
-	b := xlsxRawBook{
-		sheets: []xlsxRawSheet{{name: "S", target: "worksheets/sheet1.xml", part: "xl/worksheets/sheet1.xml"}},
-		sst:    `<sst><si><t>a</t></si><si><t>b</t></si><si><t>c</t></si><si><t>d</t></si></sst>`,
+	longPrefix := strings.Repeat("p", 100)
+	for _, tt := range []struct {
+		name, sst string
+		ok        bool
+	}{
+		{"Plain", `<sst><si><t>a</t></si><si><t>b</t></si><si><t>c</t></si><si><t>d</t></si></sst>`, false},
+		{"Empty", `<sst><si/><si/><si/><si/></sst>`, false},
+		{"Prefixed", `<x:sst xmlns:x="urn:x"><x:si><x:t>a</x:t></x:si><x:si><x:t>b</x:t></x:si><x:si/><x:si ><x:t>d</x:t></x:si></x:sst>`, false},
+		{"LongPrefix", `<` + longPrefix + `:sst xmlns:` + longPrefix + `="urn:x">` + strings.Repeat(`<`+longPrefix+`:si/>`, 4) + `</` + longPrefix + `:sst>`, false},
+		{"Three", `<sst><si><t>si si> &lt;si&gt;</t></si><si><t>Mississippi</t></si><si
+><t>a:si b</t></si><sis/><x:sis/></sst>`, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "sst.xlsx")
+			b := xlsxRawBook{sheets: []xlsxRawSheet{{name: "S", target: "worksheets/sheet1.xml", part: "xl/worksheets/sheet1.xml"}}, sst: tt.sst}
+			writeXLSXZip(t, path, b.parts())
+			book, err := openXLSX(path)
+			if tt.ok {
+				mustXLSX(t, err)
+				if len(book.sstEnds) != 3 {
+					t.Errorf("%d shared strings, want 3", len(book.sstEnds))
+				}
+				book.Close()
+				return
+			}
+			xlsxCheckParseError(t, err, &ParseError{Path: path}, "xl/sharedStrings.xml: more than 3 shared strings, the most a workbook may have; "+xlsxTooBig)
+		})
 	}
-	writeXLSXZip(t, path, b.parts())
-	_, err := openXLSX(path)
-	xlsxCheckParseError(t, err, &ParseError{Path: path}, "xl/sharedStrings.xml: more than 3 shared strings")
+}
+
+// TestCountSharedStrings checks the quick count against the decoder on a table of 2.5 MB, whose
+// item tags fall across the count's 1 MB reads at some offset or other.
+func TestCountSharedStrings(t *testing.T) {
+	defer func(n int) { maxSharedStrings = n }(maxSharedStrings)
+	for name, open := range map[string]string{"Plain": "<si>", "Space": "<si >", "Prefixed": "<x:si>", "Newline": "<si\n>"} {
+		t.Run(name, func(t *testing.T) {
+			closeTag := "</si>"
+			if strings.Contains(open, "x:") {
+				closeTag = "</x:si>"
+			}
+			var sst strings.Builder
+			sst.WriteString(`<sst xmlns:x="urn:x">`)
+			n := 0
+			for ; sst.Len() < 5<<19; n++ {
+				fmt.Fprintf(&sst, "%s<t>%s</t>%s", open, strings.Repeat("s", n%97), closeTag)
+			}
+			sst.WriteString("</sst>")
+			path := filepath.Join(t.TempDir(), "sst.xlsx")
+			b := xlsxRawBook{sheets: []xlsxRawSheet{{name: "S", target: "worksheets/sheet1.xml", part: "xl/worksheets/sheet1.xml"}}, sst: sst.String()}
+			writeXLSXZip(t, path, b.parts())
+			maxSharedStrings = n // the decoder reads it whole
+			book := mustOpenXLSX(t, path)
+			if len(book.sstEnds) != n {
+				t.Fatalf("decoded %d shared strings, want %d", len(book.sstEnds), n)
+			}
+			maxSharedStrings = n - 1 // under the count's threshold (5 bytes an item): it runs
+			if err := book.countSharedStrings("xl/sharedStrings.xml"); err == nil {
+				t.Errorf("%d items counted as at most %d", n, n-1)
+			}
+			maxSharedStrings = n
+			if err := book.countSharedStrings("xl/sharedStrings.xml"); err != nil {
+				t.Errorf("%d items counted as more: %v", n, err)
+			}
+		})
+	}
 }
 
 // writeXLSXRaw writes parts to a zip, the one named big stored raw with a declared
@@ -721,6 +781,9 @@ func TestXLSXSizeLies(t *testing.T) {
 	if err == io.EOF || !errors.Is(err, zip.ErrFormat) {
 		t.Fatalf("error %v, want zip.ErrFormat", err)
 	}
+	if want := "part xl/worksheets/sheet1.xml: inflates to more than the 1000 bytes its zip header declares; " + xlsxNotSaved; !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("error %q, want it to end %q", err, want)
+	}
 	var pe *ParseError
 	if !errors.As(err, &pe) || pe.Sheet != "S" || pe.Path != path || pe.Row < 1 {
 		t.Errorf("error %#v, want a ParseError with path, sheet and row", err)
@@ -731,7 +794,7 @@ func TestXLSXSizeLies(t *testing.T) {
 func TestLimitedPart(t *testing.T) {
 	l := &limitedPart{r: io.NopCloser(bytes.NewReader(make([]byte, 100))), left: 99, name: "p"}
 	_, err := io.ReadAll(l)
-	if err == nil || err.Error() != "part p: inflates beyond the size limit" {
+	if err == nil || err.Error() != "part p: inflates beyond the size limit, as zip bombs do; "+xlsxNotSaved {
 		t.Errorf("100 bytes through a limit of 99: %v", err)
 	}
 	l = &limitedPart{r: io.NopCloser(bytes.NewReader(make([]byte, 100))), left: 100, name: "p"}
@@ -748,7 +811,11 @@ func TestXLSXSheetErrors(t *testing.T) {
 	}{
 		{"ErrRowOrder", `<row r="3"/><row r="2"/>`, ParseError{Row: 2}, "row 2 comes after row 3"},
 		{"ErrRowNumber", `<row r="0"/>`, ParseError{Row: 1}, `bad row number "0"`},
-		{"ErrRowTooFar", `<row r="1048577"/>`, ParseError{Row: 1}, `bad row number "1048577"`},
+		{"ErrRowTooFar", `<row r="1048577"/>`, ParseError{}, "row 1048577 is after row 1048576, the last a worksheet has; " + xlsxTooBig},
+		{"ErrRowTooFarUnnumbered", `<row r="1048576"/><row/>`, ParseError{}, "row 1048577 is after row 1048576, the last a worksheet has; " + xlsxTooBig},
+		{"ErrCellRefColumn", `<row r="1"><c r="XFE1"><v>1</v></c></row>`, ParseError{Row: 1}, "cell XFE1 is after column XFD, the last a worksheet has; " + xlsxTooBig},
+		{"ErrCellRefRow", `<row r="1"><c r="A1048577"><v>1</v></c></row>`, ParseError{Row: 1}, "cell A1048577 is after row 1048576, the last a worksheet has; " + xlsxTooBig},
+		{"ErrCellAfterXFD", `<row r="1"><c r="XFD1"><v>1</v></c><c><v>2</v></c></row>`, ParseError{Row: 1}, "a cell after column XFD, the last a worksheet has; " + xlsxTooBig},
 		{"ErrCellRef", `<row r="1"><c r="1A"><v>1</v></c></row>`, ParseError{Row: 1}, `bad cell reference "1A"`},
 		{"ErrSharedString", `<row r="4"><c r="B4" t="s"><v>7</v></c></row>`, ParseError{Row: 4, Column: 2}, "shared string 7 does not exist"},
 		{"ErrNumber", `<row r="1"><c r="C1"><v>abc</v></c></row>`, ParseError{Row: 1, Column: 3}, `bad number "abc"`},

@@ -31,6 +31,14 @@ const (
 // maxSharedStrings caps the shared-string table. A variable so that tests can lower it.
 var maxSharedStrings = 10_000_000
 
+// What a person can do about a workbook refused by a limit, said at the end of the problem: a
+// workbook too big to read, or one no spreadsheet program writes (a zip bomb, a zip whose
+// headers lie, parts named twice), which is damaged or crafted.
+const (
+	xlsxTooBig   = "split the data into smaller workbooks, or save it as CSV"
+	xlsxNotSaved = "the file is damaged or was not saved by a spreadsheet program; open it in one and save it again"
+)
+
 // xlsxBook is an open workbook: its sheet list, which cell styles are dates, and the shared
 // strings, read once; worksheets are streamed by rows.
 type xlsxBook struct {
@@ -95,7 +103,14 @@ func (b *xlsxBook) load() error {
 		if err := checkXLSXPart(f); err != nil {
 			return err
 		}
-		b.parts[strings.ToLower(strings.TrimPrefix(f.Name, "/"))] = f
+		// Part names are case-insensitive, and excelize, which writes changes into the file,
+		// reads a backslash as a slash: a name given twice would let it change one part while
+		// this reader serves the other.
+		name := strings.ToLower(strings.TrimPrefix(strings.ReplaceAll(f.Name, `\`, "/"), "/"))
+		if b.parts[name] != nil {
+			return fmt.Errorf("the zip holds part %s twice, so which to read is ambiguous; %s", f.Name, xlsxNotSaved)
+		}
+		b.parts[name] = f
 	}
 	if b.parts["xl/workbook.xml"] == nil {
 		if b.parts["[content_types].xml"] == nil {
@@ -125,14 +140,15 @@ func (b *xlsxBook) load() error {
 	return b.readSharedStrings(sstPart)
 }
 
-// checkXLSXPart refuses a part whose declared size is beyond the limits.
+// checkXLSXPart refuses a part whose declared size is beyond the limits. A declared size may
+// be trusted as a bound: archive/zip fails a part that inflates beyond it (see limitedPart).
 func checkXLSXPart(f *zip.File) error {
 	size := f.UncompressedSize64
 	if size > maxXLSXPartSize {
-		return fmt.Errorf("part %s: uncompressed size %d bytes is over the limit of %d", f.Name, size, maxXLSXPartSize)
+		return fmt.Errorf("part %s: uncompressed size %d bytes is over the limit of %d (2 GiB); %s", f.Name, size, maxXLSXPartSize, xlsxTooBig)
 	}
 	if size > xlsxRatioFloor && size/maxXLSXRatio > f.CompressedSize64 {
-		return fmt.Errorf("part %s: compressed %d bytes to %d, a ratio over %d:1", f.Name, f.CompressedSize64, size, maxXLSXRatio)
+		return fmt.Errorf("part %s: compressed %d bytes to %d, a ratio over %d:1, as zip bombs are; %s", f.Name, f.CompressedSize64, size, maxXLSXRatio, xlsxNotSaved)
 	}
 	return nil
 }
@@ -152,14 +168,17 @@ func (b *xlsxBook) open(name string) (rc io.ReadCloser, ok bool, err error) {
 	if f.CompressedSize64 < maxXLSXPartSize/maxXLSXRatio {
 		limit = max(int64(f.CompressedSize64)*maxXLSXRatio, xlsxRatioFloor)
 	}
-	return &limitedPart{r: r, left: limit, name: f.Name}, true, nil
+	return &limitedPart{r: r, left: limit, name: f.Name, declared: f.UncompressedSize64}, true, nil
 }
 
-// limitedPart reads a zip part and fails once more than left bytes come out of it.
+// limitedPart reads a zip part and fails once more than left bytes come out of it, whatever
+// the zip header declares. archive/zip already fails a part that inflates beyond its declared
+// size, with zip.ErrFormat; limitedPart says what that means, and does not depend on it.
 type limitedPart struct {
-	r    io.ReadCloser
-	left int64
-	name string
+	r        io.ReadCloser
+	left     int64
+	name     string
+	declared uint64 // the part's size as its zip header declares it
 }
 
 func (l *limitedPart) Read(p []byte) (int, error) {
@@ -168,13 +187,34 @@ func (l *limitedPart) Read(p []byte) (int, error) {
 	}
 	n, err := l.r.Read(p)
 	if int64(n) > l.left {
-		return 0, fmt.Errorf("part %s: inflates beyond the size limit", l.name)
+		return 0, &partError{msg: fmt.Sprintf("part %s: inflates beyond the size limit, as zip bombs do; %s", l.name, xlsxNotSaved)}
 	}
 	l.left -= int64(n)
-	if err != nil && err != io.EOF {
-		err = fmt.Errorf("part %s: %w", l.name, err)
+	switch {
+	case errors.Is(err, zip.ErrFormat):
+		err = &partError{cause: err, msg: fmt.Sprintf("part %s: inflates to more than the %d bytes its zip header declares; %s", l.name, l.declared, xlsxNotSaved)}
+	case err != nil && err != io.EOF:
+		err = &partError{cause: err, msg: fmt.Sprintf("part %s: %v", l.name, err)}
 	}
 	return n, err
+}
+
+// partError is a part that could not be unzipped: its message names the part and says what is
+// wrong plainly, and it wraps what archive/zip said, for errors.Is.
+type partError struct {
+	msg   string
+	cause error
+}
+
+func (e *partError) Error() string { return e.msg }
+func (e *partError) Unwrap() error { return e.cause }
+
+// inPart names the part an error of reading it came from, unless the error names it already.
+func inPart(name string, err error) error {
+	if _, ok := errors.AsType[*partError](err); ok {
+		return err
+	}
+	return fmt.Errorf("%s: %w", name, err)
 }
 
 func (l *limitedPart) Close() error { return l.r.Close() }
@@ -209,7 +249,7 @@ func (b *xlsxBook) readRels(name string) (map[string]xlsxRel, error) {
 			return rels, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, inPart(name, err)
 		}
 		se, ok := tok.(xml.StartElement)
 		if !ok || se.Name.Local != "Relationship" {
@@ -245,7 +285,7 @@ func (b *xlsxBook) readWorkbook(rels map[string]xlsxRel) error {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("xl/workbook.xml: %w", err)
+			return inPart("xl/workbook.xml", err)
 		}
 		se, ok := tok.(xml.StartElement)
 		if !ok {
@@ -312,7 +352,7 @@ func (b *xlsxBook) readStyles(name string) error {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			return inPart(name, err)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
@@ -409,6 +449,13 @@ func isDateFormatCode(code string) bool {
 // readSharedStrings loads the shared-string table: each item's plain text or rich-text runs,
 // without phonetic runs.
 func (b *xlsxBook) readSharedStrings(name string) error {
+	// The declared size bounds what the part yields (see checkXLSXPart), and an item takes at
+	// least five bytes (<si/>): only a part that may hold too many is counted first.
+	if f := b.parts[strings.ToLower(name)]; f != nil && f.UncompressedSize64/uint64(len("<si/>")) > uint64(maxSharedStrings) {
+		if err := b.countSharedStrings(name); err != nil {
+			return err
+		}
+	}
 	rc, ok, err := b.open(name)
 	if err != nil || !ok {
 		return err
@@ -423,7 +470,7 @@ func (b *xlsxBook) readSharedStrings(name string) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			return inPart(name, err)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
@@ -431,12 +478,12 @@ func (b *xlsxBook) readSharedStrings(name string) error {
 			case "sst":
 				n, _ := strconv.Atoi(xlsxAttr(t, "uniqueCount"))
 				if n > maxSharedStrings {
-					return fmt.Errorf("%s: %d shared strings, over the limit of %d", name, n, maxSharedStrings)
+					return fmt.Errorf("%s: %d shared strings, over the limit of %d; %s", name, n, maxSharedStrings, xlsxTooBig)
 				}
 				b.sstEnds = make([]uint32, 0, min(max(n, 0), 1<<20))
 			case "si":
 				if len(b.sstEnds) >= maxSharedStrings {
-					return fmt.Errorf("%s: more than %d shared strings", name, maxSharedStrings)
+					return tooManySharedStrings(name)
 				}
 				start, phonetic, inT = len(b.sst), 0, false
 			case "rPh":
@@ -460,6 +507,81 @@ func (b *xlsxBook) readSharedStrings(name string) error {
 			}
 		}
 	}
+}
+
+// tooManySharedStrings is the problem of a shared-string table over maxSharedStrings items,
+// whether countSharedStrings or the decoder finds it.
+func tooManySharedStrings(part string) error {
+	return fmt.Errorf("%s: more than %d shared strings, the most a workbook may have; %s", part, maxSharedStrings, xlsxTooBig)
+}
+
+// countSharedStrings fails when the shared-string part holds more than maxSharedStrings items.
+// It counts their start tags (<si>, prefixed or not) without decoding the XML: 20 million items
+// of one letter pack into under a megabyte, and the decoder takes some 5 s to reach the limit,
+// during which the file is neither served nor reported; the count takes a twentieth of that. It
+// may count more only for markup no spreadsheet writes (an item tag inside a comment); a table
+// it misses (a prefix over 60 bytes) is still stopped by readSharedStrings.
+func (b *xlsxBook) countSharedStrings(name string) error {
+	rc, _, err := b.open(name)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	// the last keep bytes of each chunk are read again with the next, for a tag across the two
+	const keep = 64
+	buf := make([]byte, 1<<20)
+	n, have, from := 0, 0, 0 // items counted; bytes in buf; where the search goes on
+	for {
+		m, err := io.ReadFull(rc, buf[have:])
+		have += m
+		end := have - len("si") // a tag at i needs the byte after "si"
+		if err != nil {
+			end++ // at the end of the part, none comes: "si" at have-2 is no tag
+		}
+		for i := from; i < end; i++ {
+			j := bytes.Index(buf[i:have], []byte("si"))
+			if j < 0 || i+j >= end {
+				break
+			}
+			i += j
+			if isItemTag(buf[:have], i) {
+				if n++; n > maxSharedStrings {
+					return tooManySharedStrings(name)
+				}
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil
+		}
+		if err != nil {
+			return inPart(name, err)
+		}
+		tail := min(keep, have)
+		copy(buf, buf[have-tail:have])
+		from, have = max(0, end-(have-tail)), tail
+	}
+}
+
+// isItemTag reports whether the "si" at data[i] is the name of a start tag: <si or <x:si,
+// followed by >, / or white space.
+func isItemTag(data []byte, i int) bool {
+	if i+2 >= len(data) || !strings.ContainsRune("> /\t\r\n", rune(data[i+2])) || i == 0 {
+		return false
+	}
+	switch data[i-1] {
+	case '<':
+		return true
+	case ':':
+		for j := i - 2; j >= 0 && i-j < 64; j-- { // the prefix, back to its <
+			switch c := data[j]; {
+			case c == '<':
+				return j < i-2
+			case c == '>' || c == '/' || c == '"' || c == '\'' || c <= ' ':
+				return false
+			}
+		}
+	}
+	return false
 }
 
 // sharedString returns shared string i, capped so that appending to it cannot overwrite the next.
