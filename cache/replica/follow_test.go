@@ -12,6 +12,10 @@ import (
 	"github.com/sheetsync/sheetsync/cache"
 )
 
+// watchdogBound bounds waiting for the watchdog, which checks once a second: generous, for a
+// machine loaded by other tests under the race detector.
+const watchdogBound = 30 * time.Second
+
 // stallRecorder keeps what a log told OnStall.
 type stallRecorder struct {
 	mu    sync.Mutex
@@ -69,8 +73,8 @@ func TestLogFollowsAgainAfterStall(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "b applies the changes made while its consumer was stopped", func() bool { return counterOf(storeB) == 5 })
-	waitFor(t, "b says it stalled, then that it recovered", func() bool {
+	waitWithin(t, watchdogBound, "b applies the changes made while its consumer was stopped", func() bool { return counterOf(storeB) == 5 })
+	waitWithin(t, watchdogBound, "b says it stalled, then that it recovered", func() bool {
 		stalled, recovered := stalls.said()
 		return stalled && recovered
 	})
@@ -128,7 +132,7 @@ func TestLogStreamMadeAgain(t *testing.T) {
 	}
 	// a new replica makes the stream again and commits to it
 	storeC, c := replicaOn(t, e, LogOptions{Replica: "c"})
-	waitFor(t, "a notices the log ends before what it applied", func() bool {
+	waitWithin(t, watchdogBound, "a notices the log ends before what it applied", func() bool {
 		applied, _ := a.Applied()
 		return applied == 0
 	})

@@ -63,10 +63,16 @@ func counterTable(t *testing.T) cache.Table {
 // waitFor polls cond every 2 ms for up to 5 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	waitWithin(t, 5*time.Second, what, cond)
+}
+
+// waitWithin polls cond every 2 ms for up to within.
+func waitWithin(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("not within 5s: %s", what)
+			t.Fatalf("not within %s: %s", within, what)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
