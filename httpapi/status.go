@@ -51,6 +51,7 @@ type Problem struct {
 	Field   string
 	Message string
 	Fatal   bool
+	Todo    string // what to do when it is not fixing the file (a full disk, say); "" otherwise
 }
 
 // LogStatus is the change log and the NATS connection of this replica.
@@ -252,6 +253,8 @@ func readOnlyReason(err error) string {
 // todo says what to do about a problem.
 func todo(p Problem, served bool) string {
 	switch {
+	case p.Todo != "":
+		return p.Todo
 	case !p.Fatal:
 		return "Fix it in the file when you can; the rest of the file is served."
 	case !served:

@@ -2,11 +2,13 @@ package ingest
 
 import (
 	"bufio"
-
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -53,7 +55,7 @@ func writeAtomic(path string, write func(w io.Writer) error, durable bool, guard
 	dir, base := filepath.Split(path)
 	tmp, err := os.CreateTemp(dir, "."+base+".*.tmp")
 	if err != nil {
-		return 0, fmt.Errorf("write %s: %w", path, err)
+		return 0, fmt.Errorf("write %s: create a temporary file beside it: %w", path, bare(err))
 	}
 	defer func() {
 		if err != nil {
@@ -62,7 +64,11 @@ func writeAtomic(path string, write func(w io.Writer) error, durable bool, guard
 		}
 	}()
 	digest := xxhash.New()
-	bw := bufio.NewWriterSize(io.MultiWriter(tmp, digest), 1<<20)
+	var out io.Writer = tmp
+	if fault := writeFault(dir); fault != nil {
+		out = &faultyWriter{w: tmp, name: tmp.Name(), left: faultAfter, err: fault}
+	}
+	bw := bufio.NewWriterSize(io.MultiWriter(bareWriter{out}, digest), 1<<20)
 	if err = write(bw); err != nil {
 		return 0, fmt.Errorf("write %s: %w", path, err)
 	}
@@ -70,15 +76,15 @@ func writeAtomic(path string, write func(w io.Writer) error, durable bool, guard
 		return 0, fmt.Errorf("write %s: %w", path, err)
 	}
 	if err = tmp.Chmod(mode); err != nil {
-		return 0, fmt.Errorf("write %s: %w", path, err)
+		return 0, fmt.Errorf("write %s: chmod: %w", path, bare(err))
 	}
 	if durable {
 		if err = tmp.Sync(); err != nil {
-			return 0, fmt.Errorf("write %s: sync: %w", path, err)
+			return 0, fmt.Errorf("write %s: sync: %w", path, bare(err))
 		}
 	}
 	if err = tmp.Close(); err != nil {
-		return 0, fmt.Errorf("write %s: %w", path, err)
+		return 0, fmt.Errorf("write %s: close: %w", path, bare(err))
 	}
 	if guard != nil {
 		if err = guard(); err != nil {
@@ -86,7 +92,7 @@ func writeAtomic(path string, write func(w io.Writer) error, durable bool, guard
 		}
 	}
 	if err = os.Rename(tmp.Name(), path); err != nil {
-		return 0, fmt.Errorf("write %s: %w", path, err)
+		return 0, fmt.Errorf("write %s: rename: %w", path, bare(err))
 	}
 	// sync the folder so the rename itself survives a crash
 	if d, derr := os.Open(dir2(dir)); derr == nil && durable {
@@ -96,6 +102,28 @@ func writeAtomic(path string, write func(w io.Writer) error, durable bool, guard
 		d.Close()
 	}
 	return digest.Sum64(), nil
+}
+
+// bare returns the cause of a failed operation on a temporary file without the file's name,
+// for an error that names the file being written instead: the temporary name is random, so the
+// same failure (a full disk) would read differently at every try and be logged at every try
+// (writeDirty logs a failure once), and it names a file that no longer exists.
+func bare(err error) error {
+	switch e := err.(type) {
+	case *fs.PathError:
+		return e.Err
+	case *os.LinkError:
+		return e.Err
+	}
+	return err
+}
+
+// bareWriter is a temporary file whose write errors are bare.
+type bareWriter struct{ w io.Writer }
+
+func (b bareWriter) Write(p []byte) (int, error) {
+	n, err := b.w.Write(p)
+	return n, bare(err)
 }
 
 // hashFile returns the content hash of the file at path: xxhash64 of its bytes, fast enough
@@ -119,4 +147,73 @@ func dir2(dir string) string {
 		return "."
 	}
 	return dir
+}
+
+// writeFaults holds, by folder, the error every write of a file in it fails with (see
+// FailWritesIn); faulty counts them, so that writes look nothing up when no test set one.
+var (
+	writeFaults sync.Map // cleaned folder path -> error
+	faulty      atomic.Int32
+)
+
+// faultAfter is how many bytes of its temporary file a faulty write writes before failing, as a
+// disk that fills up during a write takes its first bytes.
+const faultAfter = 512
+
+// FailWritesIn makes every write of a file in dir fail with err, wrapped as the write to the
+// temporary file fails, after its first bytes went into the temporary file: what a full disk
+// (syscall.ENOSPC) does to a write, for tests of a server built on this package that cannot
+// fill a real one (mounting a small file system needs privileges CI may not have). Writes go
+// on failing until the returned stop is called. Nothing but tests calls it.
+func FailWritesIn(dir string, err error) (stop func()) {
+	key := faultKey(dir)
+	writeFaults.Store(key, err)
+	faulty.Add(1)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			writeFaults.Delete(key)
+			faulty.Add(-1)
+		})
+	}
+}
+
+// writeFault returns the error FailWritesIn set for the folder dir, or nil.
+func writeFault(dir string) error {
+	if faulty.Load() == 0 {
+		return nil
+	}
+	if v, ok := writeFaults.Load(faultKey(dir)); ok {
+		return v.(error)
+	}
+	return nil
+}
+
+// faultKey is the one name of a folder, however it is spelt (a trailing separator, a symbolic
+// link): writes resolve the links of their path.
+func faultKey(dir string) string {
+	dir = filepath.Clean(dir2(dir))
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
+	return dir
+}
+
+// faultyWriter writes left bytes to w, then fails every write with err, as *os.File reports a
+// failed write.
+type faultyWriter struct {
+	w    io.Writer
+	name string
+	left int
+	err  error
+}
+
+func (f *faultyWriter) Write(p []byte) (int, error) {
+	n := min(len(p), f.left)
+	n, err := f.w.Write(p[:n])
+	f.left -= n
+	if err == nil && n < len(p) {
+		err = &fs.PathError{Op: "write", Path: f.name, Err: f.err}
+	}
+	return n, err
 }

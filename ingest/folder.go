@@ -222,8 +222,10 @@ func (f *Folder) Problems() []Problem {
 	var out []Problem
 	f.wb.mu.Lock()
 	for name, err := range f.wb.failed {
-		out = append(out, Problem{Path: filepath.Join(f.Dir, name), Fatal: true,
-			Message: "changes made in Wix cannot be written into this file (" + err.Error() + "); they are kept and retried every second, and new ones are refused until then"})
+		// not Fatal: the file is read and served, it is only its writes that wait
+		out = append(out, Problem{Path: filepath.Join(f.Dir, name),
+			Message: "changes made in Wix cannot be written into this file (" + err.Error() + "); they are kept and retried every second, and new ones are refused until then",
+			Todo:    capitalize(cmp.Or(f.whatToDo(err), "fix the cause")) + "; the changes waiting are written at the next try, with no need to make them again in Wix."})
 	}
 	f.wb.mu.Unlock()
 	f.mu.Lock()

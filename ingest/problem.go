@@ -17,6 +17,9 @@ type Problem struct {
 	Field   string
 	Message string
 	Fatal   bool
+	// Todo is what to do about a problem that is not fixed in the file (a full disk, say); ""
+	// when fixing the file is what to do.
+	Todo string
 }
 
 // String renders the problem as one line: file, sheet, row, column, message.

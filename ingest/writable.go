@@ -1,9 +1,13 @@
 package ingest
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 
 	"github.com/sheetsync/sheetsync/cache"
 )
@@ -32,7 +36,11 @@ func (f *Folder) Writable(collection string) error {
 	failed := f.wb.failed[name]
 	f.wb.mu.Unlock()
 	if failed != nil {
-		return fmt.Errorf("%w: the last write to %s failed (%v); it is retried every second", cache.ErrReadOnly, name, failed)
+		todo := ""
+		if what := f.whatToDo(failed); what != "" {
+			todo = ": " + what
+		}
+		return fmt.Errorf("%w: the last write to %s failed (%v); it is retried every second%s", cache.ErrReadOnly, name, failed, todo)
 	}
 	for _, lock := range lockFilesOf(name) {
 		if _, err := os.Lstat(filepath.Join(f.Dir, lock)); err == nil {
@@ -47,6 +55,33 @@ func (f *Folder) Writable(collection string) error {
 		return fmt.Errorf("%w: the folder %s cannot be written (a file is saved by writing a new one beside it): %v", cache.ErrReadOnly, f.Dir, err)
 	}
 	return nil
+}
+
+// whatToDo says what a person can do about a failed write of a file of the folder, for the
+// causes a full or read-only disk gives, or "": the error says what failed (no space left on
+// device), not that the folder's disk is where to make room.
+func (f *Folder) whatToDo(err error) string {
+	dir, aerr := filepath.Abs(f.Dir)
+	if aerr != nil {
+		dir = f.Dir
+	}
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return "free space on the disk that holds " + dir
+	case errors.Is(err, syscall.EROFS):
+		return dir + " is on a read-only file system: mount it read-write"
+	case errors.Is(err, fs.ErrPermission):
+		return "give sheetsync permission to write " + dir + " and its files"
+	}
+	return ""
+}
+
+// capitalize starts s with a capital letter, for a sentence made of a phrase.
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // openElsewhere reports whether a spreadsheet program has the file open (its lock file is

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -293,7 +294,8 @@ func (f *Folder) writeDirty(ctx context.Context, dirty map[string]*dirtyRows, at
 		}
 		w.mu.Unlock()
 		if !busy && !repeated { // a failure is logged once, not at every retry
-			f.logger().Error("cannot write API changes into the file; retrying every second", "file", name, "err", err)
+			f.logger().Error("cannot write API changes into the file; retrying every second", "file", name, "err", err,
+				"todo", cmp.Or(f.whatToDo(err), "fix the cause"))
 		}
 	}
 	return again

@@ -45,7 +45,7 @@ func fileStatus(files []ingest.FileStatus) []httpapi.FileStatus {
 		}
 		for _, p := range f.Problems {
 			fs.Problems = append(fs.Problems, httpapi.Problem{Sheet: p.Sheet, Row: p.Row, Column: p.Column, Field: p.Field,
-				Message: p.Message, Fatal: p.Fatal})
+				Message: p.Message, Fatal: p.Fatal, Todo: p.Todo})
 		}
 		out = append(out, fs)
 	}
