@@ -135,6 +135,7 @@ func (f *Folder) Open(ctx context.Context) (*Report, error) {
 			return nil, err
 		}
 	}
+	f.removeLeftoverTemps()
 	// what the change log brought since the files were last synced (other replicas' file
 	// versions, API writes) is written first: a file is then read as edits only where it
 	// differs from that, as a person changed it
