@@ -82,3 +82,13 @@ func (e *Embedded) Shutdown() {
 	e.ns.Shutdown()
 	e.ns.WaitForShutdown()
 }
+
+// MaxStore is how much JetStream may store on this server's disk: 75% of the space free when
+// it started, as nats-server decides for a server not told. A stream that reserves more (its
+// MaxBytes) cannot be created.
+func (e *Embedded) MaxStore() int64 {
+	if cfg := e.ns.JetStreamConfig(); cfg != nil {
+		return cfg.MaxStore
+	}
+	return 0
+}

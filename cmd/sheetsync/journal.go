@@ -57,6 +57,23 @@ type journal struct {
 // files.
 const journalBytes = 1 << 30
 
+// journalBytes is how much of its disk the change log may take: journalBytes, or on the embedded
+// server half of what JetStream may store there when that is less, so that sheetsync starts on
+// a small disk (a stream reserving more than the disk has is refused) and leaves room for the
+// file versions and snapshots.
+func (j *journal) journalBytes(log *slog.Logger) int64 {
+	if j.server == nil {
+		return journalBytes
+	}
+	room := j.server.MaxStore() / 2
+	if room <= 0 || room >= journalBytes {
+		return journalBytes
+	}
+	log.Warn("little free disk space for the change log: it keeps at most this much, dropping its oldest changes beyond it; a replica away for longer starts again from its files",
+		"state_dir_free_for_nats", j.server.MaxStore(), "log_max_bytes", room)
+	return room
+}
+
 // clusterReplicas is how many copies of the stream and the files a NATS cluster keeps.
 const clusterReplicas = 3
 
@@ -141,7 +158,7 @@ func (j *journal) connect(ctx context.Context, c Config, log *slog.Logger, onHal
 		}
 		replicas = clusterReplicas
 	}
-	o := replica.LogOptions{Replica: c.Replica, From: st.Written, MaxBytes: journalBytes, Replicas: replicas,
+	o := replica.LogOptions{Replica: c.Replica, From: st.Written, MaxBytes: j.journalBytes(log), Replicas: replicas,
 		OnHalt: onHalt, OnStall: j.setStalled, Logger: log, Defer: true}
 	if max := j.conn.MaxPayload(); c.NATS != "" && max < replica.MaxInline+1<<20 {
 		log.Warn("the NATS servers take messages of at most this size; a change bigger than it (a big file edit, a large bulk insert) cannot be committed: set max_payload: 64MB in their configuration",
