@@ -179,13 +179,13 @@ func TestWrites_RetryBounded(t *testing.T) {
 	store := conflictStore{MustWriteStore(t)}
 	s := MustOpenServer(t, openConfig(), store)
 	m := v3Error(t, s.Post(t, "/v3/items/insert", `{"collectionId": "orders", "items": [{"_id": "o-9"}]}`),
-		http.StatusServiceUnavailable, "UNKNOWN_ERROR", `collection "orders" changed 10 times while this insert was being validated; nothing was written`)
+		http.StatusServiceUnavailable, "UNKNOWN_ERROR", `collection "orders" changed 25 times while this insert was being validated; nothing was written`)
 	if data, _ := m["data"].(map[string]any); data["collectionId"] != "orders" {
 		t.Errorf("data %v", m["data"])
 	}
-	legacyError(t, s.Post(t, "/data/truncate", `{"collectionName": "orders"}`), http.StatusServiceUnavailable, "changed 10 times")
-	if got := len(store.Commits()); got != 20 {
-		t.Fatalf("%d commit attempts, want 10 per request", got)
+	legacyError(t, s.Post(t, "/data/truncate", `{"collectionName": "orders"}`), http.StatusServiceUnavailable, "changed 25 times")
+	if got := len(store.Commits()); got != 50 {
+		t.Fatalf("%d commit attempts, want 25 per request", got)
 	}
 }
 
