@@ -5,15 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/sheetsync/sheetsync/cache/replica"
 )
 
 // TestReplicasKeepWritesThroughNATSRestart restarts the NATS server while two replicas take a
@@ -25,28 +21,13 @@ func TestReplicasKeepWritesThroughNATSRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("restarts a NATS server under writes; not in -short")
 	}
-	store := t.TempDir()
-	ns, err := replica.StartEmbedded(replica.EmbeddedOptions{StoreDir: store, Listen: true, Port: -1, Name: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := url.Parse(ns.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, _ := strconv.Atoi(u.Port())
-	var nsMu sync.Mutex
-	t.Cleanup(func() {
-		nsMu.Lock()
-		defer nsMu.Unlock()
-		ns.Shutdown()
-	})
+	nats := startRestartableNATS(t)
 	var dirs []string
 	var rs []*Main
 	for _, name := range []string{"r1", "r2"} {
 		dir := copySamples(t)
 		dirs = append(dirs, dir)
-		rs = append(rs, runReplica(t, ns, name, dir))
+		rs = append(rs, runReplica(t, nats.server(), name, dir))
 	}
 
 	// a write that hangs is a failure of its own: the client gives up well before the test does
@@ -109,9 +90,7 @@ func TestReplicasKeepWritesThroughNATSRestart(t *testing.T) {
 	// three outages: none at all (the server is back before the clients notice), until a
 	// write is refused, and longer than the consumers' heartbeat (2 s)
 	for _, outage := range []string{"none", "until refused", "3s"} {
-		nsMu.Lock()
-		ns.Shutdown()
-		nsMu.Unlock()
+		nats.stop()
 		switch _, refusedBefore := count(); outage {
 		case "until refused":
 			eventually(t, 20*time.Second, func() (bool, string) {
@@ -121,12 +100,7 @@ func TestReplicasKeepWritesThroughNATSRestart(t *testing.T) {
 		case "3s":
 			time.Sleep(3 * time.Second) // the outage itself: nothing to wait for
 		}
-		nsMu.Lock()
-		ns, err = replica.StartEmbedded(replica.EmbeddedOptions{StoreDir: store, Listen: true, Port: port, Name: "test"})
-		nsMu.Unlock()
-		if err != nil {
-			t.Fatal(err)
-		}
+		nats.start()
 		ackedAtRestart, _ := count()
 		eventually(t, 30*time.Second, func() (bool, string) {
 			n, _ := count()

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +33,56 @@ func startNATS(tb testing.TB) *replica.Embedded {
 	}
 	tb.Cleanup(ns.Shutdown)
 	return ns
+}
+
+// restartableNATS is a NATS server with JetStream that a test stops and starts again on the
+// same store and port, as a restarted server comes back where its clients look for it.
+type restartableNATS struct {
+	tb    testing.TB
+	store string
+	port  int
+	mu    sync.Mutex
+	ns    *replica.Embedded
+}
+
+// startRestartableNATS starts the server on a random loopback port; it stops with the test.
+func startRestartableNATS(tb testing.TB) *restartableNATS {
+	tb.Helper()
+	r := &restartableNATS{tb: tb, store: tb.TempDir(), port: -1}
+	r.start()
+	u, err := url.Parse(r.ns.URL())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r.port, _ = strconv.Atoi(u.Port())
+	tb.Cleanup(r.stop)
+	return r
+}
+
+// server returns the server running now.
+func (r *restartableNATS) server() *replica.Embedded {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ns
+}
+
+// start starts the server again after stop.
+func (r *restartableNATS) start() {
+	r.tb.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ns, err := replica.StartEmbedded(replica.EmbeddedOptions{StoreDir: r.store, Listen: true, Port: r.port, Name: "test"})
+	if err != nil {
+		r.tb.Fatal(err)
+	}
+	r.ns = ns
+}
+
+// stop shuts the server down and waits until it is.
+func (r *restartableNATS) stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ns.Shutdown()
 }
 
 // runReplica runs a replica in this process on dir with its own state dir, through ns.
@@ -295,17 +346,8 @@ func TestReplicaBootstrapFromSnapshot(t *testing.T) {
 // on, and /readyz says why; once it is back, the replicas reconnect, resume from the last
 // change they applied, take writes again, and commit a file edited meanwhile.
 func TestReplicasSurviveNATSRestart(t *testing.T) {
-	store := t.TempDir()
-	ns, err := replica.StartEmbedded(replica.EmbeddedOptions{StoreDir: store, Listen: true, Port: -1, Name: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := url.Parse(ns.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	port, _ := strconv.Atoi(u.Port())
-	t.Cleanup(func() { ns.Shutdown() })
+	nats := startRestartableNATS(t)
+	ns := nats.server()
 	var dirs []string
 	var rs []*Main
 	for _, name := range []string{"r1", "r2"} {
@@ -330,7 +372,7 @@ func TestReplicasSurviveNATSRestart(t *testing.T) {
 		t.Fatalf("insert before the restart: %d %v", code, out)
 	}
 
-	ns.Shutdown()
+	nats.stop()
 	eventually(t, 10*time.Second, func() (bool, string) {
 		code, body := ready(r1)
 		return code == 503 && strings.Contains(body, "NATS"), fmt.Sprintf("r1's /readyz with NATS down: %d %s", code, body)
@@ -355,10 +397,7 @@ func TestReplicasSurviveNATSRestart(t *testing.T) {
 		return strings.Contains(logs, "cannot commit the file's change now"), "r1 never tried to commit the edit while NATS was down"
 	})
 
-	ns, err = replica.StartEmbedded(replica.EmbeddedOptions{StoreDir: store, Listen: true, Port: port, Name: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	nats.start()
 	for _, m := range rs {
 		eventually(t, 15*time.Second, func() (bool, string) {
 			code, body := ready(m)
