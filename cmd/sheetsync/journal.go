@@ -32,6 +32,8 @@ type journal struct {
 	store *cache.Store
 	log   atomic.Pointer[replica.Log]
 	files *replica.Files // versions of files for the other replicas; nil when alone
+	// indexDefs shares the index definitions with the other replicas; nil when alone
+	indexDefs *replica.IndexDefs
 
 	server *replica.Embedded
 	conn   *nats.Conn
@@ -178,6 +180,9 @@ func (j *journal) connect(ctx context.Context, c Config, log *slog.Logger, onHal
 		js, err := jetstream.New(j.conn)
 		if err == nil {
 			j.files, err = replica.OpenFiles(ctx, js, l.Copies())
+		}
+		if err == nil {
+			j.indexDefs, err = replica.OpenIndexDefs(ctx, js, l.Copies())
 		}
 		if err != nil {
 			return err

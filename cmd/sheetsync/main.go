@@ -108,8 +108,12 @@ type Main struct {
 	// serving is set once the initial load and catch-up are done: /readyz follows NATS from then
 	serving atomic.Bool
 	// live is Folder for the metrics, which are read while Run sets it
-	live   atomic.Pointer[ingest.Folder]
-	unlock func()
+	live atomic.Pointer[ingest.Folder]
+	// indexes are the index definitions; indexSync shares them with the other replicas once
+	// the change log is open (nil when alone)
+	indexes   *query.Indexes
+	indexSync atomic.Pointer[indexSync]
+	unlock    func()
 }
 
 // NewMain returns a Main with the default configuration.
@@ -184,6 +188,13 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	if m.journal.files != nil {
 		folder.Files = m.journal.files
+	}
+	if m.journal.indexDefs != nil {
+		s, err := startIndexSync(m.journal.indexDefs, m.indexes, m.saveIndexesHere, m.Logger)
+		if err != nil {
+			return fmt.Errorf("index definitions: %w", err)
+		}
+		m.indexSync.Store(s)
 	}
 	if err := folder.Restore(ctx); err != nil {
 		return err
@@ -262,6 +273,7 @@ func (m *Main) openServer(files httpapi.Files, store httpapi.Store) error {
 	if err != nil {
 		return err
 	}
+	m.indexes = indexes
 	m.logAuth("v3", v3.Mode, "--jwt-public-key and --app-id")
 	m.logAuth("legacy", legacy.Mode, "--secret-key")
 	srv, err := httpapi.NewServer(httpapi.Config{Addr: c.Addr, TLS: c.TLSConfig(), V3: v3, Legacy: legacy, Version: Version(), Logger: m.Logger, Files: files,
@@ -326,6 +338,9 @@ func (m *Main) Close() error {
 		}
 		m.shared = nil
 	}
+	if s := m.indexSync.Swap(nil); s != nil {
+		s.close()
+	}
 	if m.journal != nil {
 		m.journal.close(m.Folder)
 		m.journal = nil
@@ -368,5 +383,24 @@ func (m *Main) loadIndexes() (*query.Indexes, error) {
 	return x, nil
 }
 
-// saveIndexes keeps the index definitions in the state dir, replacing the file atomically.
-func (m *Main) saveIndexes(b []byte) error { return ingest.WriteFileAtomic(m.indexesPath(), b) }
+// saveIndexes keeps the index definitions in the state dir, replacing the file atomically, and
+// shares them with the other replicas.
+func (m *Main) saveIndexes(b []byte) error {
+	if err := ingest.WriteFileAtomic(m.indexesPath(), b); err != nil {
+		return err
+	}
+	if s := m.indexSync.Load(); s != nil {
+		return s.publish()
+	}
+	return nil
+}
+
+// saveIndexesHere keeps the index definitions in the state dir only: for definitions that came
+// from another replica.
+func (m *Main) saveIndexesHere() error {
+	b, err := m.indexes.Marshal()
+	if err != nil {
+		return err
+	}
+	return ingest.WriteFileAtomic(m.indexesPath(), b)
+}
