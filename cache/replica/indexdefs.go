@@ -13,7 +13,7 @@ import (
 const indexesBucket = "sheetsync_indexes"
 
 // IndexDefs shares the index definitions made through the API between replicas: the
-// definitions of a collection are the value of its key, deleted when it has none. Indexes are
+// definitions of a collection are the value of its key. Indexes are
 // not data (the change log carries the data), but a unique index decides which writes are
 // accepted, and Wix lists them, so every replica must hold the same ones.
 type IndexDefs struct {
@@ -46,24 +46,22 @@ func OpenIndexDefs(ctx context.Context, js jetstream.JetStream, replicas int) (*
 	return nil, fmt.Errorf("%w: opening the key-value bucket %s: created and not found", ErrUnavailable, indexesBucket)
 }
 
-// Put records the definitions of a collection, as JSON; empty defs deletes its key.
-func (d *IndexDefs) Put(ctx context.Context, collection string, defs []byte) error {
-	var err error
-	if len(defs) == 0 {
-		err = d.kv.Delete(ctx, collection)
-	} else {
-		_, err = d.kv.Put(ctx, collection, defs)
-	}
+// Put records the definitions of a collection, as JSON ("[]" for none), and returns the
+// bucket's revision of them. None is a value rather than a deleted key so that every change
+// has a revision its replica can recognise when it comes back (IndexDefs.Watch).
+func (d *IndexDefs) Put(ctx context.Context, collection string, defs []byte) (uint64, error) {
+	rev, err := d.kv.Put(ctx, collection, defs)
 	if err != nil {
-		return fmt.Errorf("%w: index definitions of %s: %v", ErrUnavailable, collection, err)
+		return 0, fmt.Errorf("%w: index definitions of %s: %v", ErrUnavailable, collection, err)
 	}
-	return nil
+	return rev, nil
 }
 
-// Watch calls apply for the definitions of every collection the bucket holds (nil for a
-// collection whose definitions were deleted), then initial once, then apply again at every
-// change, until stop is called. The calls come from one goroutine, in order.
-func (d *IndexDefs) Watch(apply func(collection string, defs []byte), initial func()) (stop func(), err error) {
+// Watch calls apply for the definitions of every collection the bucket holds (nil for a key
+// an operator deleted), with their revision, then initial once, then
+// apply again at every change, until stop is called. The calls come from one goroutine, in
+// order.
+func (d *IndexDefs) Watch(apply func(collection string, defs []byte, revision uint64), initial func()) (stop func(), err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	w, err := d.kv.WatchAll(ctx)
 	if err != nil {
@@ -90,9 +88,9 @@ func (d *IndexDefs) Watch(apply func(collection string, defs []byte), initial fu
 			}
 			switch e.Operation() {
 			case jetstream.KeyValuePut:
-				apply(e.Key(), e.Value())
+				apply(e.Key(), e.Value(), e.Revision())
 			default: // a delete or a purge
-				apply(e.Key(), nil)
+				apply(e.Key(), nil, e.Revision())
 			}
 		}
 	}()

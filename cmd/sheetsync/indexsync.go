@@ -24,15 +24,18 @@ type indexSync struct {
 	stop func()
 
 	mu sync.Mutex
-	// seen holds, by collection, the definitions the bucket last held as JSON ("" once
-	// deleted); a collection the bucket never held has no entry
+	// seen holds, by collection, the definitions the bucket last held, as JSON
 	seen map[string]string
+	// own holds, by collection, the bucket's revision of the last definitions this replica
+	// put: the watch brings them back, and they, or older ones, must not undo a change made
+	// here since
+	own map[string]uint64
 }
 
 // startIndexSync takes the bucket's definitions, shares those only this replica has (made
 // while it was alone), and follows the bucket's changes until close.
 func startIndexSync(defs *replica.IndexDefs, x *query.Indexes, save func() error, log *slog.Logger) (*indexSync, error) {
-	s := &indexSync{defs: defs, x: x, save: save, log: log, seen: map[string]string{}}
+	s := &indexSync{defs: defs, x: x, save: save, log: log, seen: map[string]string{}, own: map[string]uint64{}}
 	initial := make(chan struct{})
 	var once sync.Once
 	stop, err := defs.Watch(s.apply, func() { once.Do(func() { close(initial) }) })
@@ -52,13 +55,13 @@ func startIndexSync(defs *replica.IndexDefs, x *query.Indexes, save func() error
 	return s, nil
 }
 
-// definitions returns a collection's definitions as JSON, "" for none: status BUILDING (a
+// definitions returns a collection's definitions as JSON, "[]" for none: status BUILDING (a
 // build under way here) is recorded as ACTIVE, which it becomes, so that a build does not read
 // as a change of definition.
 func definitions(x *query.Indexes, collection string) string {
 	defs := x.Definitions(collection)
 	if len(defs) == 0 {
-		return ""
+		return "[]"
 	}
 	for i := range defs {
 		if defs[i].Status == query.StatusBuilding {
@@ -69,20 +72,22 @@ func definitions(x *query.Indexes, collection string) string {
 	return string(b)
 }
 
-// apply takes the definitions another replica recorded for a collection (nil when deleted).
-func (s *indexSync) apply(collection string, value []byte) {
+// apply takes the definitions another replica recorded for a collection (nil when an operator
+// deleted the key: none).
+func (s *indexSync) apply(collection string, value []byte, revision uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(value) == 0 {
+		value = []byte("[]")
+	}
 	s.seen[collection] = string(value)
-	if definitions(s.x, collection) == string(value) {
+	if revision <= s.own[collection] || definitions(s.x, collection) == string(value) {
 		return // this replica's own change coming back, or nothing new
 	}
 	var defs []query.Index
-	if len(value) > 0 {
-		if err := json.Unmarshal(value, &defs); err != nil {
-			s.log.Error("unreadable index definitions from another replica; ignored", "collection", collection, "err", err)
-			return
-		}
+	if err := json.Unmarshal(value, &defs); err != nil {
+		s.log.Error("unreadable index definitions from another replica; ignored", "collection", collection, "err", err)
+		return
 	}
 	if err := s.x.Replace(collection, defs); err != nil {
 		s.log.Error("index definitions from another replica do not fit this one; ignored", "collection", collection, "err", err)
@@ -111,13 +116,14 @@ func (s *indexSync) publish() error {
 	}
 	for _, c := range slices.Sorted(maps.Keys(collections)) {
 		here := definitions(s.x, c)
-		if here == s.seen[c] {
+		if there, ok := s.seen[c]; here == there || (!ok && here == "[]") {
 			continue
 		}
-		if err := s.defs.Put(ctx, c, []byte(here)); err != nil {
+		rev, err := s.defs.Put(ctx, c, []byte(here))
+		if err != nil {
 			return err
 		}
-		s.seen[c] = here
+		s.seen[c], s.own[c] = here, rev
 	}
 	return nil
 }
