@@ -173,22 +173,11 @@ func (x *Indexes) Load(data []byte) error {
 	}
 	colls := make(map[string][]*entry, len(p.Collections))
 	for name, defs := range p.Collections {
-		var existing []Index
-		for _, def := range defs {
-			d, err := normalize(name, def)
-			if err == nil {
-				err = checkLimits(name, d, existing)
-			}
-			if err != nil {
-				return fmt.Errorf("load indexes: %w", err)
-			}
-			existing = append(existing, d)
-			e := newEntry(d, StatusActive)
-			if def.Status == StatusFailed {
-				e.status, e.failure = StatusFailed, def.Failure
-			}
-			colls[name] = append(colls[name], e)
+		list, err := loadEntries(name, defs, nil)
+		if err != nil {
+			return fmt.Errorf("load indexes: %w", err)
 		}
+		colls[name] = list
 	}
 	x.mu.Lock()
 	x.colls = colls

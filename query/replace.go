@@ -26,31 +26,16 @@ func (x *Indexes) Replace(collection string, defs []Index) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	old := x.colls[collection]
-	var list []*entry
-	var existing []Index
-	for _, def := range defs {
-		d, err := normalize(collection, def)
-		if err == nil {
-			err = checkLimits(collection, d, existing)
-		}
-		if err != nil {
-			return fmt.Errorf("index definitions of %s: %w", collection, err)
-		}
-		existing = append(existing, d)
-		var e *entry
+	list, err := loadEntries(collection, defs, func(d Index, failed bool) *entry {
 		for _, o := range old {
-			if reflect.DeepEqual(o.def, d) && (o.index().Status == StatusFailed) == (def.Status == StatusFailed) {
-				e = o
-				break
+			if reflect.DeepEqual(o.def, d) && (o.index().Status == StatusFailed) == failed {
+				return o
 			}
 		}
-		if e == nil {
-			e = newEntry(d, StatusActive)
-			if def.Status == StatusFailed {
-				e.status, e.failure = StatusFailed, def.Failure
-			}
-		}
-		list = append(list, e)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("index definitions of %s: %w", collection, err)
 	}
 	if len(list) == 0 {
 		delete(x.colls, collection)
@@ -65,4 +50,35 @@ func (x *Indexes) Collections() []string {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	return slices.Sorted(maps.Keys(x.colls))
+}
+
+// loadEntries checks stored definitions (Load, Replace) and returns their entries, ACTIVE to be
+// built on first use, or FAILED as recorded; reuse, when set, may give an entry already there
+// for a definition instead.
+func loadEntries(collection string, defs []Index, reuse func(d Index, failed bool) *entry) ([]*entry, error) {
+	var list []*entry
+	var existing []Index
+	for _, def := range defs {
+		d, err := normalize(collection, def)
+		if err == nil {
+			err = checkLimits(collection, d, existing)
+		}
+		if err != nil {
+			return nil, err
+		}
+		existing = append(existing, d)
+		failed := def.Status == StatusFailed
+		var e *entry
+		if reuse != nil {
+			e = reuse(d, failed)
+		}
+		if e == nil {
+			e = newEntry(d, StatusActive)
+			if failed {
+				e.status, e.failure = StatusFailed, def.Failure
+			}
+		}
+		list = append(list, e)
+	}
+	return list, nil
 }
