@@ -326,8 +326,8 @@ func (w xlsxRawBook) parts() map[string]string {
 	return parts
 }
 
-// writeXLSXZip writes parts, in name order, to a zip file.
-func writeXLSXZip(tb testing.TB, path string, parts map[string]string) {
+// xlsxZip zips parts, in name order.
+func xlsxZip(tb testing.TB, parts map[string]string) []byte {
 	tb.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
@@ -338,12 +338,23 @@ func writeXLSXZip(tb testing.TB, path string, parts map[string]string) {
 	slices.Sort(names)
 	for _, name := range names {
 		w, err := zw.Create(name)
-		mustXLSX(tb, err)
-		_, err = io.WriteString(w, parts[name])
-		mustXLSX(tb, err)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := io.WriteString(w, parts[name]); err != nil {
+			tb.Fatal(err)
+		}
 	}
-	mustXLSX(tb, zw.Close())
-	mustXLSX(tb, os.WriteFile(path, buf.Bytes(), 0o644))
+	if err := zw.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// writeXLSXZip writes parts, in name order, to a zip file.
+func writeXLSXZip(tb testing.TB, path string, parts map[string]string) {
+	tb.Helper()
+	mustXLSX(tb, os.WriteFile(path, xlsxZip(tb, parts), 0o644))
 }
 
 const xlsxRawStyles = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
