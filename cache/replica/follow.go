@@ -85,6 +85,17 @@ func (l *Log) watch(done <-chan struct{}) {
 	var lastApplied uint64
 	progress := time.Now()
 	stalled := false
+	// moving records that the replica applied what it should: it is not, or no longer, stalled
+	moving := func(applied uint64) {
+		lastApplied, progress = applied, time.Now()
+		if stalled {
+			stalled = false
+			l.log.Info("this replica applies the change log again", "applied", applied)
+			if l.onStall != nil {
+				l.onStall(nil)
+			}
+		}
+	}
 	for {
 		select {
 		case <-done:
@@ -96,6 +107,10 @@ func (l *Log) watch(done <-chan struct{}) {
 		l.mu.Unlock()
 		if halted != nil || l.nc.Status() != nats.CONNECTED {
 			progress = time.Now() // a replica cut off from NATS is not stalled, it is disconnected
+			continue
+		}
+		if applied != lastApplied {
+			moving(applied) // applying: no need to ask the log where it ends
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), checkEvery)
@@ -116,15 +131,8 @@ func (l *Log) watch(done <-chan struct{}) {
 			l.refollow(last)
 			lastApplied, progress = last, time.Now()
 			continue
-		case applied != lastApplied || last == applied:
-			lastApplied, progress = applied, time.Now()
-			if stalled {
-				stalled = false
-				l.log.Info("this replica applies the change log again", "applied", applied)
-				if l.onStall != nil {
-					l.onStall(nil)
-				}
-			}
+		case last == applied:
+			moving(applied)
 			continue
 		case time.Since(progress) < l.stallAfter:
 			continue

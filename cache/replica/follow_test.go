@@ -44,11 +44,18 @@ func (r *stallRecorder) said() (stalled, recovered bool) {
 
 // stopConsumer stops the consumer l follows with, behind its back, as a consumer that stopped
 // delivering for any reason would: nothing but the watchdog can make l apply changes again.
-func stopConsumer(l *Log) {
+func stopConsumer(t *testing.T, l *Log) {
 	l.mu.Lock()
 	cc := l.consume
 	l.mu.Unlock()
 	cc.Stop()
+	// Stop returns before the subscription is gone: a message published meanwhile could still
+	// be delivered
+	select {
+	case <-cc.Closed():
+	case <-time.After(watchdogBound):
+		t.Fatal("the consumer did not stop")
+	}
 }
 
 // TestLogFollowsAgainAfterStall: a replica whose consumer stopped delivering notices that the
@@ -67,7 +74,7 @@ func TestLogFollowsAgainAfterStall(t *testing.T) {
 	}
 	waitFor(t, "b applies the first change", func() bool { return counterOf(storeB) == 0 })
 
-	stopConsumer(b)
+	stopConsumer(t, b)
 	for range 5 {
 		if err := increment(ctx, storeA, a); err != nil {
 			t.Fatal(err)
@@ -101,7 +108,7 @@ func TestLogCommitDoesNotWaitForever(t *testing.T) {
 	if err := b.CatchUp(ctx, "counter"); err != nil {
 		t.Fatal(err)
 	}
-	stopConsumer(b)
+	stopConsumer(t, b)
 	_, err := b.Commit(ctx, cache.ChangeSet{Collection: "counter", Update: []cache.Item{{cache.FieldID: cache.Text("c"), "n": cache.Number(9)}}})
 	if !errors.Is(err, cache.ErrNotApplied) || ctx.Err() != nil {
 		t.Fatalf("a commit on a replica that does not apply the log: %v, want ErrNotApplied", err)
