@@ -426,28 +426,7 @@ func (f *Folder) writeFile(ctx context.Context, name string, dirty map[string]*d
 			return fmt.Errorf("%s: the written rows do not apply to its last-synced content: %w", name, err)
 		}
 		// a served date stays served until the file holds a date of its own for the row
-		written := map[string]cache.Item{}
-		for _, items := range [][]cache.Item{sw.change.Update, sw.change.Insert} {
-			for _, it := range items {
-				written[it.ID()] = it
-			}
-		}
-		dates := make(map[string]servedDates, len(sh.dates))
-		for id, d := range sh.dates {
-			if it, ok := written[id]; ok {
-				if _, set := it[cache.FieldUpdatedDate]; set {
-					d.Updated = 0
-				}
-				if _, set := it[cache.FieldCreatedDate]; set {
-					d.Created = 0
-				}
-			} else if _, removed := sw.ids[id]; removed && sw.drop[id] {
-				continue
-			}
-			if d != (servedDates{}) {
-				dates[id] = d
-			}
-		}
+		dates := carryDates(sh.dates, sw.change, nil)
 		next.sheets = append(next.sheets, &trackedSheet{sheet: sh.sheet, collection: sh.collection, base: base,
 			dates: dates, cols: sw.cols})
 		f.logger().Info("API changes written into the file", "file", name, "collection", sh.collection, "sheet", sh.sheet,

@@ -19,7 +19,6 @@ type sheetWrite struct {
 	appends [][]cellPatch
 	header  []cellPatch
 	change  cache.ChangeSet
-	ids     map[string]struct{} // the rows written or removed
 	// formulas are the columns of formula fields: a new row of a workbook gets the formula of
 	// the row above, filled down
 	formulas []int
@@ -34,7 +33,7 @@ func (w *sheetWrite) empty() bool {
 // change: a formula column (read-only to the API) and every other cell keep their bytes.
 func planWrite(sh *trackedSheet, cur *cache.Snapshot, d *dirtyRows) *sheetWrite {
 	base := sh.base
-	w := &sheetWrite{cols: sh.cols, set: map[string][]cellPatch{}, drop: map[string]bool{}, ids: map[string]struct{}{}}
+	w := &sheetWrite{cols: sh.cols, set: map[string][]cellPatch{}, drop: map[string]bool{}}
 	ids := d.ids
 	if d.truncate {
 		ids = make(map[string]struct{}, len(d.ids)+base.Len())
@@ -125,10 +124,7 @@ func planWrite(sh *trackedSheet, cur *cache.Snapshot, d *dirtyRows) *sheetWrite 
 			sortPatches(cells)
 			w.set[id] = cells
 			w.change.Update = append(w.change.Update, item)
-		default:
-			continue
 		}
-		w.ids[id] = struct{}{}
 	}
 	var keys []string
 	for key := range named {
