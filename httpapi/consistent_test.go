@@ -54,11 +54,21 @@ func TestConsistentRead(t *testing.T) {
 	if got := price(true); got != 99.0 {
 		t.Errorf("a read with consistentRead: price %v, want 99 from the change it had not applied", got)
 	}
+	// the same consistent read again, after another replica committed a change this one has
+	// not applied: the answer cached a moment ago is stale, and must not be given
+	price(true) // answered and cached at the version this replica holds now
+	s.Results.Wait()
+	store.mu.Lock()
+	store.held = []cache.ChangeSet{{Collection: "products", Update: []cache.Item{{cache.FieldID: cache.Text("p-1"), "price": cache.Number(120)}}}}
+	store.mu.Unlock()
+	if got := price(true); got != 120.0 {
+		t.Errorf("a repeated read with consistentRead: price %v, want 120 from the change it had not applied", got)
+	}
 	store.catchUp = fmt.Errorf("%w: not connected to NATS", cache.ErrUnavailable)
 	for _, path := range []string{"/v3/items/query", "/v3/items/count"} {
 		v3Error(t, s.Post(t, path, `{"collectionId":"products","consistentRead":true}`), 503, "UNKNOWN_ERROR", "cannot promise a consistent read now: the change log is unavailable: not connected")
 	}
-	if got := price(false); got != 99.0 {
-		t.Errorf("a read without consistentRead while the log is unreachable: price %v, want 99", got)
+	if got := price(false); got != 120.0 {
+		t.Errorf("a read without consistentRead while the log is unreachable: price %v, want 120", got)
 	}
 }

@@ -48,7 +48,7 @@ func (r *v3QueryRequest) collection() string { return r.CollectionID }
 
 // handleItemsQuery is POST /v3/items/query (spec v3 §6.1).
 func (s *Server) handleItemsQuery(ctx context.Context, req *v3QueryRequest, _ *v3Metadata) ([]byte, error) {
-	snap, err := s.readSnapshot(ctx, req.CollectionID, req.ConsistentRead)
+	snap, err := s.snapshot(req.CollectionID)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +215,7 @@ func (r *v3CountRequest) collection() string { return r.CollectionID }
 
 // handleItemsCount is POST /v3/items/count (spec v3 §6.2).
 func (s *Server) handleItemsCount(ctx context.Context, req *v3CountRequest, _ *v3Metadata) ([]byte, error) {
-	snap, err := s.readSnapshot(ctx, req.CollectionID, req.ConsistentRead)
+	snap, err := s.snapshot(req.CollectionID)
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +268,7 @@ func (r *v3AggregateRequest) collection() string { return r.CollectionID }
 // handleItemsAggregate is POST /v3/items/aggregate (spec v3 §6.3, §10): total is the number of
 // groups after finalFilter, not the reference adaptor's count of items.
 func (s *Server) handleItemsAggregate(ctx context.Context, req *v3AggregateRequest, _ *v3Metadata) ([]byte, error) {
-	snap, err := s.readSnapshot(ctx, req.CollectionID, req.ConsistentRead)
+	snap, err := s.snapshot(req.CollectionID)
 	if err != nil {
 		return nil, err
 	}
@@ -376,7 +376,7 @@ func (r *v3DistinctRequest) collection() string { return r.CollectionID }
 
 // handleItemsDistinct is POST /v3/items/query-distinct-values (spec v3 §6.4).
 func (s *Server) handleItemsDistinct(ctx context.Context, req *v3DistinctRequest, _ *v3Metadata) ([]byte, error) {
-	snap, err := s.readSnapshot(ctx, req.CollectionID, req.ConsistentRead)
+	snap, err := s.snapshot(req.CollectionID)
 	if err != nil {
 		return nil, err
 	}

@@ -72,6 +72,23 @@ func v3Serve[T any](s *Server, fn v3Handler[T], memo bool) gin.HandlerFunc {
 			return
 		}
 		setRequestID(c, env.Metadata.RequestID)
+		var req T
+		decoded := false
+		if bytes.Contains(env.Request, consistentReadKey) {
+			if err := decodeRequest(env.Request, &req); err != nil {
+				done()
+				s.writeError(c, err, "")
+				return
+			}
+			decoded = true
+			if r, ok := any(&req).(consistentRequest); ok && r.consistentRead() {
+				if err := s.catchUp(c.Request.Context(), collectionOf(&req)); err != nil {
+					done()
+					s.writeError(c, err, collectionOf(&req))
+					return
+				}
+			}
+		}
 		var key string
 		if memo {
 			key = responseKey(c.Request.URL.Path, env.Request)
@@ -81,8 +98,9 @@ func v3Serve[T any](s *Server, fn v3Handler[T], memo bool) gin.HandlerFunc {
 				return
 			}
 		}
-		var req T
-		err = decodeRequest(env.Request, &req)
+		if !decoded {
+			err = decodeRequest(env.Request, &req)
+		}
 		done()
 		if err != nil {
 			s.writeError(c, err, "")
