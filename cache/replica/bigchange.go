@@ -25,23 +25,31 @@ const (
 	bigChangesTTL = 7 * 24 * time.Hour
 )
 
-// bigChanges opens the object store of big changes when first needed.
+// bigChanges opens the object store of big changes when first needed. Only a successful open
+// is kept: one that failed (a request cancelled, NATS away a moment) is tried again at the next
+// big change, rather than failing every big change until a restart.
 type bigChanges struct {
 	js       jetstream.JetStream
 	replicas int
-	once     sync.Once
+	mu       sync.Mutex
 	store    jetstream.ObjectStore
-	err      error
 }
 
 func (b *bigChanges) open(ctx context.Context) (jetstream.ObjectStore, error) {
-	b.once.Do(func() {
-		b.store, b.err = b.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-			Bucket: changesBucket, Description: "changes too big for a message of sheetsync's change log",
-			TTL: bigChangesTTL, Storage: jetstream.FileStorage, Replicas: b.replicas,
-		})
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.store != nil {
+		return b.store, nil
+	}
+	store, err := b.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket: changesBucket, Description: "changes too big for a message of sheetsync's change log",
+		TTL: bigChangesTTL, Storage: jetstream.FileStorage, Replicas: b.replicas,
 	})
-	return b.store, b.err
+	if err != nil {
+		return nil, err
+	}
+	b.store = store
+	return store, nil
 }
 
 func changeObject(id string) string { return "change-" + id }
