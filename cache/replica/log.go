@@ -254,6 +254,12 @@ func (l *Log) handle(msg jetstream.Msg) {
 		return
 	}
 	seq := meta.Sequence.Stream
+	l.mu.Lock()
+	seen := seq <= l.applied || l.halted != nil
+	l.mu.Unlock()
+	if seen {
+		return // a redelivery after a reconnect, or stopped before it: not fetched nor decoded again
+	}
 	collection := strings.TrimPrefix(msg.Subject(), subjectPrefix)
 	var res applied
 	data := msg.Data()
