@@ -131,7 +131,7 @@ func OpenLog(ctx context.Context, nc *nats.Conn, store *cache.Store, o LogOption
 	if name == "" {
 		name = DefaultStream
 	}
-	stream, err := ensureStream(ctx, js, jetstream.StreamConfig{
+	cfg := jetstream.StreamConfig{
 		Name:       name,
 		Subjects:   []string{subjectPrefix + ">"},
 		Storage:    jetstream.FileStorage,
@@ -140,7 +140,17 @@ func OpenLog(ctx context.Context, nc *nats.Conn, store *cache.Store, o LogOption
 		MaxBytes:   cmp.Or(o.MaxBytes, -1),
 		Discard:    jetstream.DiscardOld,
 		Replicas:   max(o.Replicas, 1),
-	})
+	}
+	stream, err := ensureStream(ctx, js, cfg)
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeReplicasNotSupported {
+		// a single server, not a cluster: it keeps one copy
+		if o.Logger != nil {
+			o.Logger.Info("the NATS server is not clustered; the change log is kept in one copy")
+		}
+		cfg.Replicas = 1
+		stream, err = ensureStream(ctx, js, cfg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: creating stream %s: %v", ErrUnavailable, name, err)
 	}
@@ -217,7 +227,7 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 			}
 			var apiErr *jetstream.APIError
 			if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeReplicasNotSupported {
-				return nil, err // a lone server: the caller asks again for one copy
+				return nil, err // a lone server: OpenLog asks again for one copy
 			}
 		}
 		select {

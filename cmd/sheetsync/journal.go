@@ -167,12 +167,6 @@ func (j *journal) connect(ctx context.Context, c Config, log *slog.Logger, onHal
 			"max_payload", max, "wanted", replica.MaxInline+1<<20)
 	}
 	l, err := replica.OpenLog(ctx, j.conn, j.store, o)
-	if err != nil && replicas > 1 && strings.Contains(err.Error(), "replicas") {
-		// a single server, not a cluster: it keeps one copy
-		log.Info("the NATS server is not clustered; the change log is kept in one copy", "nats", redactURL(c.NATS))
-		o.Replicas, replicas = 1, 1
-		l, err = replica.OpenLog(ctx, j.conn, j.store, o)
-	}
 	if err != nil {
 		return err
 	}
