@@ -42,12 +42,10 @@ type journal struct {
 	// shared is --shared-dir: the state dir is every replica's, and only the holder of the
 	// folder writes log.json
 	shared bool
-	// onDown and onUp, when set, are told when the connection to NATS goes and comes back
-	onDown func(reason string)
-	onUp   func()
-	// onStall, when set, is told when the replica stops applying the changes the log holds
-	// (with why) and when it applies them again (nil); stalled holds why meanwhile
-	onStall func(error)
+	// onChange, when set, is told when what notReady says may have changed: the connection to
+	// NATS went or came back, the log stopped, or the replica stalled or moves again
+	onChange func()
+	// stalled holds why the replica does not apply the changes the log holds, while it does not
 	stalled atomic.Pointer[error]
 
 	mu      sync.Mutex
@@ -132,7 +130,7 @@ func (c folderCommitter) Commit(ctx context.Context, cs cache.ChangeSet) (uint64
 // connect reaches NATS (an existing cluster, or an embedded server in the state dir) and opens
 // the log at the last change the files hold, without applying anything yet: the folder first
 // restores that content (Follow applies what came after).
-func (j *journal) connect(ctx context.Context, c Config, log *slog.Logger, onHalt func(error)) error {
+func (j *journal) connect(ctx context.Context, c Config, log *slog.Logger) error {
 	b, err := os.ReadFile(j.path)
 	var st journalState
 	switch {
@@ -161,7 +159,7 @@ func (j *journal) connect(ctx context.Context, c Config, log *slog.Logger, onHal
 		replicas = clusterReplicas
 	}
 	o := replica.LogOptions{Replica: c.Replica, From: st.Written, MaxBytes: j.journalBytes(log), Replicas: replicas,
-		OnHalt: onHalt, OnStall: j.setStalled, Logger: log, Defer: true}
+		OnHalt: func(error) { j.changed() }, OnStall: j.setStalled, Logger: log, Defer: true}
 	if max := j.conn.MaxPayload(); c.NATS != "" && max < replica.MaxInline+1<<20 {
 		log.Warn("the NATS servers take messages of at most this size; a change bigger than it (a big file edit, a large bulk insert) cannot be committed: set max_payload: 64MB in their configuration",
 			"max_payload", max, "wanted", replica.MaxInline+1<<20)
@@ -216,15 +214,11 @@ func (j *journal) dialNATS(c Config, log *slog.Logger) (*nats.Conn, error) {
 		nats.Timeout(5 * time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			log.Warn("disconnected from NATS; writes fail until it is back, reads go on", "err", err)
-			if j.onDown != nil {
-				j.onDown("disconnected from NATS: writes are refused until it is back; reads go on")
-			}
+			j.changed()
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("reconnected to NATS", "server", nc.ConnectedUrlRedacted())
-			if j.onUp != nil {
-				j.onUp()
-			}
+			j.changed()
 		}),
 	}
 	if c.NATSCreds != "" {
@@ -276,28 +270,38 @@ func (j *journal) follow(ctx context.Context, log *slog.Logger) error {
 // connected reports whether the connection to NATS is up.
 func (j *journal) connected() bool { return j.conn != nil && j.conn.IsConnected() }
 
-// err reports why the log stopped applying changes, or nil.
-func (j *journal) err() error {
+// notReady says why this replica is not ready to serve as one of the cluster, "" when it is:
+// the log stopped applying changes (a change needs a newer build), the replica is behind it,
+// or NATS is away.
+func (j *journal) notReady() string {
 	if l := j.log.Load(); l != nil && l.Err() != nil {
-		return l.Err()
+		return "the change log stopped: " + l.Err().Error()
 	}
 	if err := j.stalled.Load(); err != nil {
-		return *err
+		return "behind the change log: " + (*err).Error()
 	}
-	return nil
+	if !j.connected() {
+		return "disconnected from NATS: writes are refused until it is back; reads go on"
+	}
+	return ""
+}
+
+// changed tells onChange.
+func (j *journal) changed() {
+	if j.onChange != nil {
+		j.onChange()
+	}
 }
 
 // setStalled records that the replica stopped applying the log's changes (err) or applies them
-// again (nil), and tells onStall.
+// again (nil).
 func (j *journal) setStalled(err error) {
 	if err == nil {
 		j.stalled.Store(nil)
 	} else {
 		j.stalled.Store(&err)
 	}
-	if j.onStall != nil {
-		j.onStall(err)
-	}
+	j.changed()
 }
 
 // saveWritten returns the callback that records, after a write-back, the last change the files

@@ -116,6 +116,19 @@ type Main struct {
 	unlock    func()
 }
 
+// updateReady sets /readyz from where the replica stands: loading until it serves, then not
+// ready while j says why (the log stopped, the replica is behind it, NATS is away).
+func (m *Main) updateReady(j *journal) {
+	if !m.serving.Load() {
+		return
+	}
+	if reason := j.notReady(); reason != "" {
+		m.Server.SetNotReady(reason)
+	} else {
+		m.Server.SetReady()
+	}
+}
+
 // NewMain returns a Main with the default configuration.
 func NewMain() *Main {
 	return &Main{Config: NewConfig(), Stderr: os.Stderr}
@@ -163,27 +176,9 @@ func (m *Main) Run(ctx context.Context) error {
 	// the order of a restart (DESIGN §4): the files as the state dir says they were when the
 	// last change they hold was applied, then the log's changes after it, then what changed in
 	// the files meanwhile, read as edits
-	notReady := func(err error) { m.Server.SetNotReady("the change log stopped: " + err.Error()) }
-	m.journal.onDown = func(reason string) {
-		if m.serving.Load() {
-			m.Server.SetNotReady(reason)
-		}
-	}
-	m.journal.onUp = func() {
-		if m.serving.Load() && m.journal.err() == nil {
-			m.Server.SetReady()
-		}
-	}
-	m.journal.onStall = func(err error) {
-		switch {
-		case !m.serving.Load():
-		case err != nil:
-			m.Server.SetNotReady("behind the change log: " + err.Error())
-		case m.journal.err() == nil && m.journal.connected():
-			m.Server.SetReady()
-		}
-	}
-	if err := m.journal.connect(ctx, m.Config, m.Logger, notReady); err != nil {
+	j := m.journal
+	j.onChange = func() { m.updateReady(j) }
+	if err := j.connect(ctx, m.Config, m.Logger); err != nil {
 		return fmt.Errorf("change log: %w", err)
 	}
 	if m.journal.files != nil {
@@ -222,13 +217,7 @@ func (m *Main) Run(ctx context.Context) error {
 		go m.journal.snapshotLoop(snapCtx, folder, m.Config.StateDir, m.Logger)
 	}
 	m.serving.Store(true)
-	if err := m.journal.err(); err != nil {
-		notReady(err) // halted while catching up: it stays not ready
-	} else if !m.journal.connected() {
-		m.journal.onDown("disconnected from NATS: writes are refused until it is back; reads go on")
-	} else {
-		m.Server.SetReady()
-	}
+	m.updateReady(j)
 	collections, rows := m.Store.Collections(), 0
 	for _, c := range collections {
 		rows += c.Len()
