@@ -26,9 +26,9 @@ const DefaultStream = "SHEETSYNC"
 // which are valid in a subject token.
 const subjectPrefix = "sheetsync.changes."
 
-// MaxMessage bounds one encoded change. The embedded server accepts this much (a NATS cluster
-// must be configured to: max_payload); a change larger than it (a whole big file re-read)
-// cannot go through the log yet.
+// MaxMessage bounds one message of the log: the stream's limit, and what the embedded server
+// accepts. Changes over MaxInline go through the object store and their message only names
+// them, so a cluster needs a max_payload just over MaxInline, not this much.
 const MaxMessage = 64 << 20
 
 // conflictCatchUp bounds how long a commit that lost a race waits to apply the change that won.
@@ -86,10 +86,7 @@ type LogOptions struct {
 	// From is the stream sequence this replica's store already reflects (its state dir says
 	// so); messages after it are applied. Subjects holds, for each collection, the sequence of
 	// its last message up to From, for the optimistic concurrency of the next write.
-	From uint64
-	// FromEnd applies only the changes published from now on: for a store that already reflects
-	// the whole log, or whose position in it is unknown.
-	FromEnd  bool
+	From     uint64
 	Subjects map[string]uint64
 	// OnHalt, when set, is called once if the replica stops applying changes (Err), so that it
 	// can say it is not ready.
@@ -158,10 +155,7 @@ func OpenLog(ctx context.Context, nc *nats.Conn, store *cache.Store, o LogOption
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	switch last := info.State.LastSeq; {
-	case o.FromEnd:
-		o.From = last
-	case last < o.From:
+	if last := info.State.LastSeq; last < o.From {
 		// the log holds less than this store applied: it was reset (its files deleted, another
 		// cluster); go on from its end rather than wait for sequences that were given out before
 		if o.Logger != nil {
@@ -510,7 +504,7 @@ func (l *Log) Copies() int {
 }
 
 // Start returns the stream sequence this replica's store reflected when the log opened: From,
-// or the log's end for FromEnd or a log that was reset.
+// or the log's end for a log that was reset.
 func (l *Log) Start() uint64 { return l.start }
 
 // Err reports why this replica stopped applying changes (a change that needs a newer build), or

@@ -42,7 +42,7 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		DontListen: !o.Listen,
 		NoSigs:     true, // sheetsync handles signals itself
 		NoLog:      true,
-		MaxPayload: MaxMessage, // one change per message, a big file edit included
+		MaxPayload: MaxMessage, // changes up to MaxInline travel in their message
 	}
 	if opts.Host == "" {
 		opts.Host = "127.0.0.1"
