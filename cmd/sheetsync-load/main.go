@@ -435,8 +435,8 @@ func fmtDur(d time.Duration) string {
 	return d.Round(time.Millisecond).String()
 }
 
-// signer signs v3 request objects as Wix does: a JWT whose data.request is the object.
-// Written here with golang-jwt rather than shared with cmd/sheetsync, whose signer is package main.
+// signer signs v3 request objects as Wix does (wixsign.Sign): a JWT whose data.request is the
+// object.
 type signer struct {
 	key   crypto.Signer
 	appID string

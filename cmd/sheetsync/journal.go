@@ -267,6 +267,20 @@ func (j *journal) follow(ctx context.Context, log *slog.Logger) error {
 	return nil
 }
 
+// lag returns how many changes the log holds that this replica has not applied, asking NATS
+// for at most within; false when it cannot be asked (not connected, no log, no answer), rather
+// than waiting on a connection that is down.
+func (j *journal) lag(within time.Duration) (uint64, bool) {
+	l := j.log.Load()
+	if l == nil || !j.connected() {
+		return 0, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	lag, err := l.Lag(ctx)
+	return lag, err == nil
+}
+
 // connected reports whether the connection to NATS is up.
 func (j *journal) connected() bool { return j.conn != nil && j.conn.IsConnected() }
 

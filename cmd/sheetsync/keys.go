@@ -194,7 +194,7 @@ func readRequestBody(arg string, stdin io.Reader) (json.RawMessage, error) {
 	if !json.Valid(b) {
 		return nil, errors.New("not valid JSON; want the request object, like {\"collectionId\":\"products\"}")
 	}
-	if len(b) == 0 || b[0] != '{' {
+	if b[0] != '{' { // valid JSON is never empty
 		return nil, errors.New("not a JSON object; want the request object, like {\"collectionId\":\"products\"}")
 	}
 	return json.RawMessage(b), nil

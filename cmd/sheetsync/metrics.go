@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,13 +16,8 @@ func (m *Main) newMetrics() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	folder := func() ingest.Stats {
-		switch f := m.live.Load(); {
-		case f != nil:
+		if f := m.folder(); f != nil {
 			return f.Stats()
-		case m.shared != nil:
-			if f := m.shared.current(); f != nil {
-				return f.Stats()
-			}
 		}
 		return ingest.Stats{}
 	}
@@ -43,11 +37,8 @@ func (m *Main) newMetrics() *prometheus.Registry {
 			func(s ingest.Stats) uint64 { return s.Adoptions }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sheetsync_file_problems", Help: "Problems the folder's files have now (see the status page)."},
 			func() float64 {
-				switch f := m.live.Load(); {
-				case f != nil:
+				if f := m.folder(); f != nil {
 					return float64(len(f.Problems()))
-				case m.shared != nil:
-					return float64(len(m.shared.Problems()))
 				}
 				return 0
 			}),
@@ -61,17 +52,10 @@ func (m *Main) newMetrics() *prometheus.Registry {
 			}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sheetsync_log_lag", Help: "Changes in the log this replica has not applied yet (-1 when NATS cannot be asked)."},
 			func() float64 {
-				l := m.journal.log.Load()
-				if l == nil {
-					return -1
+				if lag, ok := m.journal.lag(time.Second); ok {
+					return float64(lag)
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				defer cancel()
-				lag, err := l.Lag(ctx)
-				if err != nil {
-					return -1
-				}
-				return float64(lag)
+				return -1
 			}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sheetsync_nats_connected", Help: "1 while the connection to NATS is up."},
 			func() float64 {

@@ -154,14 +154,6 @@ func (s *sharedFolder) DeleteCollection(ctx context.Context, id string) error {
 	return s.notHolder()
 }
 
-// Problems returns the open folder's problems, none when another replica holds it.
-func (s *sharedFolder) Problems() []ingest.Problem {
-	if f := s.current(); f != nil {
-		return f.Problems()
-	}
-	return nil
-}
-
 // close writes what is left and then hands the lease over, so the next holder finds the files
 // up to date.
 func (s *sharedFolder) close() error {

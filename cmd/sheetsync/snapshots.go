@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"time"
@@ -114,10 +113,7 @@ func (j *journal) bootstrap(ctx context.Context, l *replica.Log, c Config, log *
 		names = append(names, s.Name)
 	}
 	start := time.Now()
-	get := func(ctx context.Context, name string) (io.ReadCloser, []byte, error) {
-		return j.files.GetSnapshot(ctx, name)
-	}
-	if err := ingest.InstallSnapshot(ctx, c.Dir, c.StateDir, names, get, log); err != nil {
+	if err := ingest.InstallSnapshot(ctx, c.Dir, c.StateDir, names, j.files.GetSnapshot, log); err != nil {
 		return err
 	}
 	l.Restart(from)

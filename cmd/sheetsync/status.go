@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"time"
 
 	"github.com/sheetsync/sheetsync/httpapi"
@@ -74,12 +73,8 @@ func (m *Main) logStatus() *httpapi.LogStatus {
 			ls.NATS = redactURL(m.Config.NATS)
 		}
 	}
-	if ls.Connected {
-		ctx, cancel := context.WithTimeout(context.Background(), statusLagTimeout)
-		if lag, err := l.Lag(ctx); err == nil {
-			ls.Lag = int64(lag)
-		}
-		cancel()
+	if lag, ok := j.lag(statusLagTimeout); ok {
+		ls.Lag = int64(lag)
 	}
 	if m.serving.Load() && m.shared != nil && m.shared.lease != nil {
 		ls.Holder = m.shared.lease.Holder()
