@@ -60,10 +60,7 @@ func (x *Indexes) List(snap *cache.Snapshot) []Index {
 	if _, ok := snap.Schema().Index(cache.FieldID); ok {
 		out = append(out, idIndex())
 	}
-	for _, e := range x.entries(snap.Name()) {
-		out = append(out, e.index())
-	}
-	return out
+	return append(out, x.Definitions(snap.Name())...)
 }
 
 // Create adds an index to snap's collection and builds it over snap, synchronously: it sorts

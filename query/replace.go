@@ -25,15 +25,7 @@ func (x *Indexes) Definitions(collection string) []Index {
 func (x *Indexes) Replace(collection string, defs []Index) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	old := x.colls[collection]
-	list, err := loadEntries(collection, defs, func(d Index, failed bool) *entry {
-		for _, o := range old {
-			if reflect.DeepEqual(o.def, d) && (o.index().Status == StatusFailed) == failed {
-				return o
-			}
-		}
-		return nil
-	})
+	list, err := loadEntries(collection, defs, x.colls[collection])
 	if err != nil {
 		return fmt.Errorf("index definitions of %s: %w", collection, err)
 	}
@@ -53,9 +45,9 @@ func (x *Indexes) Collections() []string {
 }
 
 // loadEntries checks stored definitions (Load, Replace) and returns their entries, ACTIVE to be
-// built on first use, or FAILED as recorded; reuse, when set, may give an entry already there
-// for a definition instead.
-func loadEntries(collection string, defs []Index, reuse func(d Index, failed bool) *entry) ([]*entry, error) {
+// built on first use, or FAILED as recorded; an entry of old with the same definition and
+// outcome is kept instead, with what it built.
+func loadEntries(collection string, defs []Index, old []*entry) ([]*entry, error) {
 	var list []*entry
 	var existing []Index
 	for _, def := range defs {
@@ -68,17 +60,23 @@ func loadEntries(collection string, defs []Index, reuse func(d Index, failed boo
 		}
 		existing = append(existing, d)
 		failed := def.Status == StatusFailed
-		var e *entry
-		if reuse != nil {
-			e = reuse(d, failed)
+		i := slices.IndexFunc(old, func(o *entry) bool { return reflect.DeepEqual(o.def, d) && o.failed() == failed })
+		if i >= 0 {
+			list = append(list, old[i])
+			continue
 		}
-		if e == nil {
-			e = newEntry(d, StatusActive)
-			if failed {
-				e.status, e.failure = StatusFailed, def.Failure
-			}
+		e := newEntry(d, StatusActive)
+		if failed {
+			e.status, e.failure = StatusFailed, def.Failure
 		}
 		list = append(list, e)
 	}
 	return list, nil
+}
+
+// failed reports whether the index failed (a unique one over repeated keys).
+func (e *entry) failed() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.status == StatusFailed
 }
