@@ -17,9 +17,9 @@ const DefaultQueryWait = time.Second
 // use, enough to keep every CPU busy while some reads wait on memory.
 func DefaultMaxQueries() int { return runtime.GOMAXPROCS(0) * 4 }
 
-// errBusy answers a read that found every slot taken for QueryWait: the server is not broken,
+// errQueriesBusy answers a read that found every slot taken for QueryWait: the server is not broken,
 // the caller should retry.
-func (s *Server) errBusy() *apiError {
+func (s *Server) errQueriesBusy() *apiError {
 	return &apiError{status: http.StatusServiceUnavailable, code: codeUnknown,
 		message: "the server is busy: " + strconv.Itoa(cap(s.queries)) + " queries are running; try again shortly",
 		data:    map[string]any{"description": "busy"}}
@@ -43,7 +43,7 @@ func (s *Server) acquireQuery(c *gin.Context) (release func(), err error) {
 		return nil, c.Request.Context().Err()
 	case <-t.C:
 		c.Header("Retry-After", "1")
-		return nil, s.errBusy()
+		return nil, s.errQueriesBusy()
 	}
 }
 

@@ -94,29 +94,13 @@ func legacyServe[T any, PT interface {
 			s.writeError(c, err, "")
 			return
 		}
-		if out, ok := s.cachedAnswer(key); memo && ok {
-			c.Data(http.StatusOK, jsonContentType, out)
-			return
-		}
-		var version uint64
 		if memo {
-			release, err := s.acquireQuery(c)
-			if err != nil {
-				s.writeError(c, err, collectionOf(&req))
+			if out, ok := s.cachedAnswer(key); ok {
+				c.Data(http.StatusOK, jsonContentType, out)
 				return
 			}
-			defer release()
-			version = s.versionOf(collectionOf(&req))
 		}
-		out, err := fn(c.Request.Context(), &req)
-		if err != nil {
-			s.writeError(c, err, collectionOf(&req))
-			return
-		}
-		if memo {
-			s.remember(key, collectionOf(&req), version, out)
-		}
-		c.Data(http.StatusOK, jsonContentType, out)
+		s.compute(c, memo, key, &req, func() ([]byte, error) { return fn(c.Request.Context(), &req) })
 	}
 }
 

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"net/http"
 	"strconv"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 type metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
-	gatherer prometheus.Gatherer
+	handler  http.Handler // serves the registry in Prometheus' text format
 }
 
 // initMetrics registers the server's metrics with reg (a registry of its own when nil), which
@@ -23,7 +24,7 @@ func (s *Server) initMetrics(reg *prometheus.Registry) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	s.metrics.gatherer = reg
+	s.metrics.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	s.metrics.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sheetsync_http_requests_total",
 		Help: "HTTP requests answered, by route (the endpoint's path pattern, \"unmatched\" for others) and status code.",
@@ -34,7 +35,7 @@ func (s *Server) initMetrics(reg *prometheus.Registry) {
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	}, []string{"route"})
 	reg.MustRegister(s.metrics.requests, s.metrics.latency, storeCollector{s})
-	results := s.query.Results
+	results := s.results()
 	reg.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sheetsync_result_cache_hits_total",
 			Help: "Queries answered from the result cache."}, func() float64 { return float64(results.Hits()) }),
@@ -57,7 +58,7 @@ func (s *Server) observe(c *gin.Context) {
 
 // handleMetrics is GET /metrics, in Prometheus' text format.
 func (s *Server) handleMetrics(c *gin.Context) {
-	promhttp.HandlerFor(s.metrics.gatherer, promhttp.HandlerOpts{}).ServeHTTP(c.Writer, c.Request)
+	s.metrics.handler.ServeHTTP(c.Writer, c.Request)
 }
 
 // storeCollector reports, at each scrape, what every collection holds.

@@ -1,6 +1,9 @@
 package httpapi
 
 import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
 	"github.com/sheetsync/sheetsync/cache"
 )
 
@@ -53,6 +56,32 @@ func (s *Server) remember(key, collection string, version uint64, body []byte) {
 		return
 	}
 	s.results().Set(key, &cachedResponse{collection: collection, version: version, body: body}, int64(len(key)+len(body)+64))
+}
+
+// compute answers the decoded request req with fn. A read (memo) takes a query slot, and its
+// answer is remembered under key at the version read before fn took its snapshot; anything
+// else is answered as it is. Both protocols serve through it. The collection an error names is
+// read from req after fn ran: a handler may set it there (the one of several it did not find).
+func (s *Server) compute(c *gin.Context, memo bool, key string, req any, fn func() ([]byte, error)) {
+	var version uint64
+	if memo {
+		release, err := s.acquireQuery(c)
+		if err != nil {
+			s.writeError(c, err, collectionOf(req))
+			return
+		}
+		defer release()
+		version = s.versionOf(collectionOf(req))
+	}
+	out, err := fn()
+	if err != nil {
+		s.writeError(c, err, collectionOf(req))
+		return
+	}
+	if memo {
+		s.remember(key, collectionOf(req), version, out)
+	}
+	c.Data(http.StatusOK, jsonContentType, out)
 }
 
 // collectionOf returns the collection a request names, "" when it names none.

@@ -106,25 +106,7 @@ func v3Serve[T any](s *Server, fn v3Handler[T], memo bool) gin.HandlerFunc {
 			s.writeError(c, err, "")
 			return
 		}
-		var version uint64
-		if memo {
-			release, err := s.acquireQuery(c)
-			if err != nil {
-				s.writeError(c, err, collectionOf(&req))
-				return
-			}
-			defer release()
-			version = s.versionOf(collectionOf(&req))
-		}
-		out, err := fn(c.Request.Context(), &req, &env.Metadata)
-		if err != nil {
-			s.writeError(c, err, collectionOf(&req))
-			return
-		}
-		if memo {
-			s.remember(key, collectionOf(&req), version, out)
-		}
-		c.Data(http.StatusOK, jsonContentType, out)
+		s.compute(c, memo, key, &req, func() ([]byte, error) { return fn(c.Request.Context(), &req, &env.Metadata) })
 	}
 }
 
