@@ -151,11 +151,10 @@ func (f *Folder) Open(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	for name := range f.restored {
-		if !slices.Contains(names, name) {
-			names = append(names, name) // removed while sheetsync was stopped: dropped now
-		}
+		names = append(names, name) // also those removed while sheetsync was stopped: dropped now
 	}
 	slices.Sort(names)
+	names = slices.Compact(names)
 	for _, name := range names {
 		if err := ctx.Err(); err != nil {
 			w.close()

@@ -77,7 +77,7 @@ func (h *hashingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// fileVersion is the version of a file a change read from it leaves, for its origin.
+// fileOrigin is the origin of a change read from a file: the file and the version it leaves.
 func fileOrigin(name string, v cache.FileVersion) cache.Origin {
 	return cache.Origin{Kind: cache.OriginFile, Path: name, File: &v}
 }
@@ -365,16 +365,8 @@ func (f *Folder) rewrite(collection string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.init()
-	d := w.dirty[collection]
-	if d == nil {
-		d = &dirtyRows{ids: map[string]struct{}{}}
-		w.dirty[collection] = d
-	}
-	d.truncate = true
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
+	w.rows(collection).truncate = true
+	w.kick()
 }
 
 // Follow seeds the write-back with the store's current snapshots, for a folder opened with

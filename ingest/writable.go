@@ -42,10 +42,8 @@ func (f *Folder) Writable(collection string) error {
 		}
 		return fmt.Errorf("%w: the last write to %s failed (%v); it is retried every second%s", cache.ErrReadOnly, name, failed, todo)
 	}
-	for _, lock := range lockFilesOf(name) {
-		if _, err := os.Lstat(filepath.Join(f.Dir, lock)); err == nil {
-			return fmt.Errorf("%w: %s is open in another program (its lock file %s exists); close it there to write to it from Wix", cache.ErrReadOnly, name, lock)
-		}
+	if lock := f.lockFile(name); lock != "" {
+		return fmt.Errorf("%w: %s is open in another program (its lock file %s exists); close it there to write to it from Wix", cache.ErrReadOnly, name, lock)
 	}
 	path := filepath.Join(f.Dir, name)
 	if err := canWrite(path); err != nil {
@@ -86,13 +84,17 @@ func capitalize(s string) string {
 
 // openElsewhere reports whether a spreadsheet program has the file open (its lock file is
 // there): writing it now would be undone when that program saves its copy, so writes wait.
-func (f *Folder) openElsewhere(name string) bool {
+func (f *Folder) openElsewhere(name string) bool { return f.lockFile(name) != "" }
+
+// lockFile returns the name of the lock file a spreadsheet program keeps beside the file
+// while it has it open, "" when there is none.
+func (f *Folder) lockFile(name string) string {
 	for _, lock := range lockFilesOf(name) {
 		if _, err := os.Lstat(filepath.Join(f.Dir, lock)); err == nil {
-			return true
+			return lock
 		}
 	}
-	return false
+	return ""
 }
 
 // lockFilesOf names the lock files the common spreadsheet programs keep beside a file they

@@ -116,20 +116,13 @@ func (f *Folder) OnCommit(c cache.Committed) {
 	}
 	if adopt {
 		w.queue = append(w.queue, pending{adopt: v, served: map[string]map[string]servedDates{name: servedBy(c.Change, v.Now)}})
-		select {
-		case w.wake <- struct{}{}:
-		default:
-		}
+		w.kick()
 		return
 	}
 	if c.Snapshot == nil {
 		return
 	}
-	d := w.dirty[name]
-	if d == nil {
-		d = &dirtyRows{ids: map[string]struct{}{}}
-		w.dirty[name] = d
-	}
+	d := w.rows(name)
 	d.truncate = d.truncate || c.Change.Truncate || c.Change.Replace != nil
 	for _, id := range c.Change.Remove {
 		d.ids[id] = struct{}{}
@@ -139,6 +132,21 @@ func (f *Folder) OnCommit(c cache.Committed) {
 			d.ids[it.ID()] = struct{}{}
 		}
 	}
+	w.kick()
+}
+
+// rows returns the rows of a collection waiting to be written, made when none are; w.mu is held.
+func (w *writeBack) rows(collection string) *dirtyRows {
+	d := w.dirty[collection]
+	if d == nil {
+		d = &dirtyRows{ids: map[string]struct{}{}}
+		w.dirty[collection] = d
+	}
+	return d
+}
+
+// kick wakes the write loop, unless it is already due to run.
+func (w *writeBack) kick() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
