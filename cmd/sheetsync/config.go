@@ -243,9 +243,9 @@ func (c *Config) loadTLS() error {
 	case keys == 0:
 		return fmt.Errorf("--tls-key %s: not a PEM private key (want -----BEGIN PRIVATE KEY-----, or an RSA or EC one)", c.TLSKey)
 	}
-	block, _ := pem.Decode(certPEM)
+	block, rest := pem.Decode(certPEM) // pemTypes counted a certificate: the loop finds it
 	for block.Type != "CERTIFICATE" {
-		block, certPEM = pem.Decode(certPEM)
+		block, rest = pem.Decode(rest)
 	}
 	leaf, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {

@@ -180,3 +180,21 @@ func TestParseFlagsTLS(t *testing.T) {
 		t.Error("TLSConfig without --tls-cert: want nil (plain HTTP)")
 	}
 }
+
+// TestLoadTLSCombinedFile: one PEM file holding the key and then the certificate (as some
+// tools write them) serves as both --tls-cert and --tls-key.
+func TestLoadTLSCombinedFile(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, _ := writeCert(t, dir, "c")
+	certPEM, _ := os.ReadFile(certFile)
+	keyPEM, _ := os.ReadFile(keyFile)
+	combined := filepath.Join(dir, "combined.pem")
+	if err := os.WriteFile(combined, append(keyPEM, certPEM...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := NewConfig()
+	c.TLSCert, c.TLSKey = combined, combined
+	if err := c.loadTLS(); err != nil || c.tlsCert == nil {
+		t.Fatalf("loadTLS with the key and the certificate in one file: %v", err)
+	}
+}
