@@ -34,6 +34,9 @@ type LeaseOptions struct {
 	Key    string        // DefaultLeaseKey when empty
 	Holder string        // this replica's name, required
 	TTL    time.Duration // DefaultLeaseTTL when zero: how long a dead holder keeps the lease
+	// Replicas is how many copies of the bucket a NATS cluster keeps (0 or 1 for a lone
+	// server): with one, losing the NATS node that holds it would stop every renewal.
+	Replicas int
 	// OnAcquire is called from the lease's goroutine when this replica becomes the holder.
 	OnAcquire func()
 	// OnLose is called from the lease's goroutine when this replica stops being the holder: a
@@ -59,6 +62,7 @@ type Lease struct {
 	name      string
 	value     []byte // this Lease's entry: the holder's name and an id no other Lease shares
 	ttl       time.Duration
+	replicas  int
 	onAcquire func()
 	onLose    func()
 	log       *slog.Logger
@@ -104,7 +108,7 @@ func OpenLease(ctx context.Context, nc *nats.Conn, o LeaseOptions) (*Lease, erro
 		return nil, err
 	}
 	l := &Lease{js: js, bucket: cmp.Or(o.Bucket, DefaultLeaseBucket), key: cmp.Or(o.Key, DefaultLeaseKey),
-		name: o.Holder, value: value, ttl: ttl, onAcquire: o.OnAcquire, onLose: o.OnLose,
+		name: o.Holder, value: value, ttl: ttl, replicas: max(o.Replicas, 1), onAcquire: o.OnAcquire, onLose: o.OnLose,
 		log: o.Logger, done: make(chan struct{})}
 	if l.log == nil {
 		l.log = slog.Default()
@@ -139,6 +143,7 @@ func (l *Lease) openBucket(ctx context.Context) (jetstream.KeyValue, error) {
 		Description: "sheetsync: the replica that writes the shared folder",
 		TTL:         l.ttl, // MaxAge: an entry not renewed within it is removed
 		Storage:     jetstream.FileStorage,
+		Replicas:    l.replicas,
 	})
 }
 

@@ -41,7 +41,7 @@ func newSharedFolder(m *Main) *sharedFolder {
 // start campaigns for the lease.
 func (s *sharedFolder) start(ctx context.Context) error {
 	l, err := replica.OpenLease(ctx, s.m.journal.conn, replica.LeaseOptions{Holder: s.m.Config.Replica, TTL: s.m.Config.LeaseTTL,
-		OnAcquire: s.acquired, OnLose: s.lost, Logger: s.log})
+		Replicas: s.m.journal.log.Load().Copies(), OnAcquire: s.acquired, OnLose: s.lost, Logger: s.log})
 	if err != nil {
 		return fmt.Errorf("--shared-dir: %w", err)
 	}
