@@ -2,7 +2,6 @@ package replica
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -21,29 +20,24 @@ type IndexDefs struct {
 }
 
 // OpenIndexDefs opens the bucket, creating it if needed with the given number of copies in a
-// NATS cluster. Like the stream, a bucket that exists is used as it is: replicas starting
-// together would otherwise all update it at once.
+// NATS cluster (see ensure).
 func OpenIndexDefs(ctx context.Context, js jetstream.JetStream, replicas int) (*IndexDefs, error) {
-	for range 3 {
-		kv, err := js.KeyValue(ctx, indexesBucket)
-		if errors.Is(err, jetstream.ErrBucketNotFound) {
-			kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+	kv, err := ensure(ctx,
+		func(ctx context.Context) (jetstream.KeyValue, error) { return js.KeyValue(ctx, indexesBucket) },
+		func(ctx context.Context) (jetstream.KeyValue, error) {
+			return js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 				Bucket:      indexesBucket,
 				Description: "index definitions made through sheetsync's API, for every replica",
 				History:     1,
 				Storage:     jetstream.FileStorage,
 				Replicas:    max(replicas, 1),
 			})
-			if errors.Is(err, jetstream.ErrBucketExists) {
-				continue // another replica created it meanwhile
-			}
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: opening the key-value bucket %s: %v", ErrUnavailable, indexesBucket, err)
-		}
-		return &IndexDefs{kv: kv}, nil
+		},
+		jetstream.ErrBucketNotFound, jetstream.ErrBucketExists)
+	if err != nil {
+		return nil, fmt.Errorf("%w: opening the key-value bucket %s: %v", ErrUnavailable, indexesBucket, err)
 	}
-	return nil, fmt.Errorf("%w: opening the key-value bucket %s: created and not found", ErrUnavailable, indexesBucket)
+	return &IndexDefs{kv: kv}, nil
 }
 
 // Put records the definitions of a collection, as JSON ("[]" for none), and returns the

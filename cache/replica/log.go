@@ -197,40 +197,12 @@ func (l *Log) Follow(ctx context.Context) error {
 	return nil
 }
 
-// errCodeReplicasNotSupported is JetStream's answer to more than one copy on a lone server
-// (JSStreamReplicasNotSupportedErr; nats.go names no constant for it).
-const errCodeReplicasNotSupported jetstream.ErrorCode = 10074
-
-// ensureStream opens the stream, creating it when it is missing. A stream that exists is used
-// as it is: replicas starting together would otherwise all update it at once, which a NATS
-// cluster answers with timeouts (nats-server#3677). Creating is retried for a while for the
-// same reason, and because a cluster that just started may have no JetStream leader yet.
+// ensureStream opens the stream, creating it when it is missing (see ensure).
 func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
-	var err error
-	for attempt := range 8 {
-		var stream jetstream.Stream
-		if stream, err = js.Stream(ctx, cfg.Name); err == nil {
-			return stream, nil
-		}
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			if stream, err = js.CreateStream(ctx, cfg); err == nil {
-				return stream, nil
-			}
-			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-				continue // another replica created it meanwhile
-			}
-			var apiErr *jetstream.APIError
-			if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeReplicasNotSupported {
-				return nil, err // a lone server: OpenLog asks again for one copy
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Duration(100<<attempt) * time.Millisecond): // up to 12.8 s
-		}
-	}
-	return nil, err
+	return ensure(ctx,
+		func(ctx context.Context) (jetstream.Stream, error) { return js.Stream(ctx, cfg.Name) },
+		func(ctx context.Context) (jetstream.Stream, error) { return js.CreateStream(ctx, cfg) },
+		jetstream.ErrStreamNotFound, jetstream.ErrStreamNameAlreadyInUse)
 }
 
 // Close stops applying messages.
