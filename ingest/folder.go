@@ -702,13 +702,7 @@ func (f *Folder) claim(collection, file string) (string, bool) {
 // forget handles a file that is gone: its collections are dropped. A file that was blocked by a
 // name clash gets another chance.
 func (f *Folder) forget(ctx context.Context, name string) {
-	f.mu.Lock()
-	st := f.files[name]
-	delete(f.files, name)
-	delete(f.problems, name)
-	delete(f.blocked, name)
-	delete(f.unserved, name)
-	f.mu.Unlock()
+	st := f.untrack(name)
 	if st == nil {
 		return
 	}
@@ -720,6 +714,19 @@ func (f *Folder) forget(ctx context.Context, name string) {
 	f.times.forget(name)
 }
 
+// untrack stops tracking a file (its sheets, problems, and whether it waits for a name) and
+// returns what was tracked, nil when nothing was.
+func (f *Folder) untrack(name string) *trackedFile {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := f.files[name]
+	delete(f.files, name)
+	delete(f.problems, name)
+	delete(f.blocked, name)
+	delete(f.unserved, name)
+	return st
+}
+
 // drop removes a collection and lets a file waiting for its name try again.
 func (f *Folder) drop(ctx context.Context, collection string, origin cache.Origin, why string) {
 	if _, err := f.Committer.Commit(ctx, cache.ChangeSet{Collection: collection, Origin: origin, Drop: true}); err != nil && !errors.Is(err, cache.ErrCollectionNotFound) {
@@ -727,6 +734,12 @@ func (f *Folder) drop(ctx context.Context, collection string, origin cache.Origi
 		return
 	}
 	f.logger().Info("collection removed", "collection", collection, "why", why)
+	f.release(collection)
+}
+
+// release gives up a collection name a file served, and gives the files that wait for a name
+// (a clash) another try.
+func (f *Folder) release(collection string) {
 	f.mu.Lock()
 	delete(f.owners, collection)
 	var waiting []string

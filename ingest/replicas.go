@@ -133,7 +133,7 @@ func (f *Folder) adoptFile(ctx context.Context, v cache.FileVersion, served map[
 				return fmt.Errorf("%s was removed on another replica; moving this copy to the trash: %w", v.Name, err)
 			}
 		}
-		f.untrack(v.Name)
+		f.removedElsewhere(v.Name)
 		return nil
 	case current == v.Hash && st != nil && st.hash == v.Hash:
 		return nil // already this version (another sheet's change of the same edit)
@@ -322,27 +322,16 @@ func (f *Folder) serve(st *trackedFile, served map[string]map[string]servedDates
 	}
 }
 
-// untrack forgets a file whose collections the store already dropped.
-func (f *Folder) untrack(name string) {
-	f.mu.Lock()
-	st := f.files[name]
-	delete(f.files, name)
-	delete(f.problems, name)
-	delete(f.unserved, name)
-	f.mu.Unlock()
-	if st != nil {
+// removedElsewhere forgets a file another replica removed: the store already dropped its
+// collections.
+func (f *Folder) removedElsewhere(name string) {
+	if st := f.untrack(name); st != nil {
 		for _, sh := range st.sheets {
 			f.release(sh.collection)
 		}
 	}
 	f.state.remove(name)
-}
-
-// release gives up a collection name a file served.
-func (f *Folder) release(collection string) {
-	f.mu.Lock()
-	delete(f.owners, collection)
-	f.mu.Unlock()
+	f.times.forget(name)
 }
 
 // rewriteRows marks every row of a file's collections to be written: the change reaches a copy
