@@ -324,7 +324,7 @@ func (l *Log) Commit(ctx context.Context, cs cache.ChangeSet) (uint64, error) {
 		case err != nil:
 			return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		case last.Sequence > upTo:
-			return 0, fmt.Errorf("collection %s: %w", cs.Collection, cache.ErrVersionConflict)
+			return 0, l.conflict(ctx, cs.Collection, last.Sequence)
 		default:
 			expected = last.Sequence
 		}
@@ -358,14 +358,12 @@ func (l *Log) Commit(ctx context.Context, cs cache.ChangeSet) (uint64, error) {
 	var apiErr *jetstream.APIError
 	switch {
 	case errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant):
-		// another change got in first: catch up with it, so that the writer's next attempt
-		// validates against it rather than against the same stale snapshot
-		wait, cancel := context.WithTimeout(ctx, conflictCatchUp)
-		defer cancel()
-		if err := l.CatchUp(wait, cs.Collection); err != nil && ctx.Err() == nil {
-			return 0, fmt.Errorf("%w: this replica is behind the change log and did not catch up within %s: %v", ErrUnavailable, conflictCatchUp, err)
+		// another change got in first
+		last, err := l.stream.GetLastMsgForSubject(ctx, msg.Subject)
+		if err != nil {
+			return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
-		return 0, fmt.Errorf("collection %s: %w", cs.Collection, cache.ErrVersionConflict)
+		return 0, l.conflict(ctx, cs.Collection, last.Sequence)
 	case errors.As(err, &apiErr), errors.Is(err, jetstream.ErrNoStreamResponse):
 		// the log refused it, or no server of the stream heard it: nothing was written
 		return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
@@ -390,6 +388,18 @@ func (l *Log) Commit(ctx context.Context, cs cache.ChangeSet) (uint64, error) {
 	case <-wait.C:
 		return 0, fmt.Errorf("collection %s: change log sequence %d: %w within %s", cs.Collection, ack.Sequence, cache.ErrNotApplied, l.applyWait)
 	}
+}
+
+// conflict is a commit's answer when another change to the collection got in first, up to
+// sequence last: it waits (bounded) until this replica has applied it, so that the writer's
+// next attempt validates against it rather than against the same stale snapshot.
+func (l *Log) conflict(ctx context.Context, collection string, last uint64) error {
+	wait, cancel := context.WithTimeout(ctx, conflictCatchUp)
+	defer cancel()
+	if err := l.waitApplied(wait, last); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("%w: this replica is behind the change log and did not catch up within %s: %v", ErrUnavailable, conflictCatchUp, err)
+	}
+	return fmt.Errorf("collection %s: %w", collection, cache.ErrVersionConflict)
 }
 
 // CatchUp waits until this replica has applied every change of collection the log holds now:
