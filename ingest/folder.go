@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -525,8 +524,7 @@ func (f *Folder) apply(ctx context.Context, name string, fi os.FileInfo, hash ui
 	for _, sh := range ld.sheets {
 		if other, taken := f.claim(sh.Collection, name); taken {
 			blocked = true
-			problems = append(problems, Problem{Path: sh.Path, Sheet: sh.Sheet, Fatal: true,
-				Message: fmt.Sprintf("collection name %q is already served from %s; rename one of the files", sh.Collection, other)})
+			problems = append(problems, NameTaken(sh.Path, sh.Sheet, sh.Collection, other))
 			continue
 		}
 		prev := findSheet(oldSheets, sh.Collection)
@@ -759,11 +757,7 @@ func (f *Folder) release(collection string) {
 func (f *Folder) fail(name string, err error) {
 	f.stats.parseFailures.Add(1)
 	f.times.markRead(name)
-	p := Problem{Path: filepath.Join(f.Dir, name), Message: err.Error(), Fatal: true}
-	var pe *ParseError
-	if errors.As(err, &pe) {
-		p = Problem{Path: pe.Path, Sheet: pe.Sheet, Row: pe.Row, Column: pe.Column, Message: pe.Err.Error(), Fatal: true}
-	}
+	p := FileProblem(filepath.Join(f.Dir, name), err)
 	f.mu.Lock()
 	served := f.files[name] != nil
 	f.problems[name] = []Problem{p}

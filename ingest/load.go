@@ -313,8 +313,7 @@ func (l *Loader) LoadDir(ctx context.Context, dir string, c Committer) (*Report,
 		start := time.Now()
 		// a file whose name is taken is not even read: reading it would write ids into it
 		if first, taken := owner[CollectionName(path, "", true)]; taken {
-			p := Problem{Path: path, Fatal: true, Message: fmt.Sprintf("collection name %q is already served from %s; rename one of the files",
-				CollectionName(path, "", true), filepath.Base(first))}
+			p := NameTaken(path, "", CollectionName(path, "", true), filepath.Base(first))
 			report.Problems = append(report.Problems, p)
 			log.Error("collection name taken; not served", "problem", p.String())
 			continue
@@ -324,11 +323,7 @@ func (l *Loader) LoadDir(ctx context.Context, dir string, c Committer) (*Report,
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			p := Problem{Path: path, Message: err.Error(), Fatal: true}
-			var pe *ParseError
-			if errors.As(err, &pe) {
-				p = Problem{Path: pe.Path, Sheet: pe.Sheet, Row: pe.Row, Column: pe.Column, Message: pe.Err.Error(), Fatal: true}
-			}
+			p := FileProblem(path, err)
 			report.Problems = append(report.Problems, p)
 			log.Error("cannot read file; it is not served", "problem", p.String())
 			continue
@@ -339,8 +334,7 @@ func (l *Loader) LoadDir(ctx context.Context, dir string, c Committer) (*Report,
 		report.Problems = append(report.Problems, problems...)
 		for _, sh := range sheets {
 			if first, taken := owner[sh.Collection]; taken {
-				p := Problem{Path: path, Sheet: sh.Sheet, Fatal: true,
-					Message: fmt.Sprintf("collection name %q is already served from %s; rename one of the files", sh.Collection, filepath.Base(first))}
+				p := NameTaken(path, sh.Sheet, sh.Collection, filepath.Base(first))
 				report.Problems = append(report.Problems, p)
 				log.Error("collection name taken; not served", "problem", p.String())
 				continue

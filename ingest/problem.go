@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -58,6 +59,22 @@ func (e *ParseError) Error() string {
 }
 
 func (e *ParseError) Unwrap() error { return e.Err }
+
+// FileProblem is the problem of a file that cannot be read at all (err from LoadFile): where
+// reading stopped, when err is a *ParseError, and why.
+func FileProblem(path string, err error) Problem {
+	if pe, ok := errors.AsType[*ParseError](err); ok {
+		return Problem{Path: pe.Path, Sheet: pe.Sheet, Row: pe.Row, Column: pe.Column, Message: pe.Err.Error(), Fatal: true}
+	}
+	return Problem{Path: path, Message: err.Error(), Fatal: true}
+}
+
+// NameTaken is the problem of a file (or one of its sheets) whose collection name another
+// file, first, already serves.
+func NameTaken(path, sheet, collection, first string) Problem {
+	return Problem{Path: path, Sheet: sheet, Fatal: true,
+		Message: fmt.Sprintf("collection name %q is already served from %s; rename one of the files", collection, first)}
+}
 
 // columnName returns the spreadsheet letters of a 1-based column number: 1 is A, 27 is AA.
 func columnName(n int) string {

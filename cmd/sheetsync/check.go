@@ -149,8 +149,7 @@ func check(ctx context.Context, files []string, l *ingest.Loader) (*checkReport,
 			owners[dir] = owner
 		}
 		if first, taken := owner[ingest.CollectionName(path, "", true)]; taken {
-			report.addProblem(ingest.Problem{Path: path, Fatal: true, Message: fmt.Sprintf("collection name %q is already served from %s; rename one of the files",
-				ingest.CollectionName(path, "", true), filepath.Base(first))})
+			report.addProblem(ingest.NameTaken(path, "", ingest.CollectionName(path, "", true), filepath.Base(first)))
 			continue
 		}
 		sheets, problems, err := l.LoadFile(ctx, path)
@@ -158,9 +157,9 @@ func check(ctx context.Context, files []string, l *ingest.Loader) (*checkReport,
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			p := ingest.Problem{Path: path, Message: err.Error(), Fatal: true}
-			if pe, ok := errors.AsType[*ingest.ParseError](err); ok {
-				p = ingest.Problem{Path: pe.Path, Sheet: pe.Sheet, Row: pe.Row, Column: pe.Column, Message: pe.Err.Error() + "; the file is not served", Fatal: true}
+			p := ingest.FileProblem(path, err)
+			if _, ok := errors.AsType[*ingest.ParseError](err); ok {
+				p.Message += "; the file is not served"
 			}
 			report.addProblem(p)
 			continue
@@ -170,8 +169,7 @@ func check(ctx context.Context, files []string, l *ingest.Loader) (*checkReport,
 		}
 		for _, sh := range sheets {
 			if first, taken := owner[sh.Collection]; taken {
-				report.addProblem(ingest.Problem{Path: path, Sheet: sh.Sheet, Fatal: true,
-					Message: fmt.Sprintf("collection name %q is already served from %s; rename one of the files", sh.Collection, filepath.Base(first))})
+				report.addProblem(ingest.NameTaken(path, sh.Sheet, sh.Collection, filepath.Base(first)))
 				continue
 			}
 			if _, err := cache.NewSnapshot(sh.Collection, sh.Table); err != nil {
