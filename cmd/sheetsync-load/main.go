@@ -273,7 +273,7 @@ func (l *loader) work(ctx context.Context, w *worker) {
 		kind, path, body := l.request(w, i)
 		t0 := time.Now()
 		// a client sticks to one replica, so the update of an item follows its insert there
-		err := l.send(ctx, l.urls[w.n%len(l.urls)], path, body)
+		err := l.send(ctx, l.urls[w.n%len(l.urls)], path, body, kind == kindInsert || kind == kindUpdate)
 		d := time.Since(t0)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -327,9 +327,9 @@ func pageQuery(col, category string, maxPrice, offset int64) []byte {
 }
 
 // send posts one request and reads the answer; anything but 200 is an error.
-func (l *loader) send(ctx context.Context, base, path string, body []byte) error {
+func (l *loader) send(ctx context.Context, base, path string, body []byte, write bool) error {
 	if l.signer != nil {
-		tok, err := l.signer.token(body, time.Now())
+		tok, err := l.signer.token(body, write, time.Now())
 		if err != nil {
 			return err
 		}
@@ -454,11 +454,17 @@ type cachedToken struct {
 // tokenTTL is the exp of the tokens; reuse is for a fifth of it, well inside the server's checks.
 const tokenTTL = 5 * time.Minute
 
-// token returns a token for body: a fresh one with --fresh-tokens, else one reused for a minute.
-// Reusing lets the server answer from its verified-token cache and keeps the RSA signing cost
-// (about 1 ms of this tool's CPU) out of a query measurement.
-func (s *signer) token(body []byte, now time.Time) (string, error) {
-	if !s.fresh {
+// maxReusedTokens bounds the tokens kept for reuse: queries that never repeat (--distinct
+// larger than the run) would otherwise keep one per request.
+const maxReusedTokens = 100_000
+
+// token returns a token for body: a fresh one with --fresh-tokens or for a write (whose bodies
+// never repeat), else one reused for a minute. Reusing lets the server answer from its
+// verified-token cache and keeps the RSA signing cost (about 1 ms of this tool's CPU) out of a
+// query measurement.
+func (s *signer) token(body []byte, write bool, now time.Time) (string, error) {
+	reuse := !s.fresh && !write
+	if reuse {
 		s.mu.Lock()
 		t, ok := s.tokens[string(body)]
 		s.mu.Unlock()
@@ -470,8 +476,11 @@ func (s *signer) token(body []byte, now time.Time) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !s.fresh && bytes.HasPrefix(body, []byte(`{"collectionId"`)) && !bytes.Contains(body, []byte(`"items"`)) {
+	if reuse {
 		s.mu.Lock()
+		if len(s.tokens) >= maxReusedTokens {
+			clear(s.tokens)
+		}
 		s.tokens[string(body)] = cachedToken{tok, now}
 		s.mu.Unlock()
 	}
