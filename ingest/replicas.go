@@ -215,15 +215,7 @@ func (f *Folder) adopt(ctx context.Context, v cache.FileVersion, staging string)
 	}
 	hash := v.Hash
 	if staging != path {
-		if hash, err = writeFileAtomic(path, func(w io.Writer) error {
-			in, err := os.Open(staging)
-			if err != nil {
-				return err
-			}
-			defer in.Close()
-			_, err = io.Copy(w, in)
-			return err
-		}); err != nil {
+		if hash, err = copyInto(path, staging); err != nil {
 			return err
 		}
 	}

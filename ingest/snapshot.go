@@ -92,14 +92,6 @@ func installFile(ctx context.Context, dir, stateDir string, s *stateDir, name st
 			return err
 		}
 	}
-	_, err = writeFileAtomic(path, func(w io.Writer) error {
-		in, err := os.Open(s.copyPath(name))
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		_, err = io.Copy(w, in)
-		return err
-	})
+	_, err = copyInto(path, s.copyPath(name))
 	return err
 }

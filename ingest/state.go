@@ -122,6 +122,20 @@ func copyFileAtomic(src, dst string, want uint64, size int64) (blockHashes, erro
 	return blocks.sum(), err
 }
 
+// copyInto writes the bytes of the file src to the folder's file dst, atomically and durably,
+// and returns their content hash.
+func copyInto(dst, src string) (uint64, error) {
+	return writeFileAtomic(dst, func(w io.Writer) error {
+		in, err := os.Open(src)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		_, err = io.Copy(w, in)
+		return err
+	})
+}
+
 var errSourceChanged = errors.New("the file changed while its copy was made")
 
 // load returns what the state dir holds of a file, and the path of its copy ("" when none).
