@@ -24,6 +24,10 @@ var (
 	ErrOutcomeUnknown = errors.New("the change log did not confirm the write")
 )
 
+// ErrReadOnlyServer is ErrReadOnly for a server started with --read-only: every collection
+// refuses writes by choice, not because of a problem to fix.
+var ErrReadOnlyServer = fmt.Errorf("%w: sheetsync runs with --read-only", ErrReadOnly)
+
 // ValidationError says which field of which collection a change or schema got wrong, and why.
 type ValidationError struct {
 	Collection string

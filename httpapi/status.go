@@ -186,7 +186,7 @@ func (s *Server) statusPage(c *gin.Context) statusPage {
 		}
 		if err := s.writable(snap, ""); err != nil {
 			cv.ReadOnly = readOnlyReason(err)
-			if !strings.Contains(err.Error(), "--read-only") {
+			if !errors.Is(err, cache.ErrReadOnlyServer) {
 				readOnly++
 			}
 		}

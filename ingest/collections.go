@@ -30,7 +30,7 @@ const maxCollectionID = 200
 // Errors: cache.ErrReadOnly, cache.ErrCollectionExists, *cache.ValidationError.
 func (f *Folder) CreateCollection(ctx context.Context, id string, fields []cache.Field) error {
 	if f.Loader.ReadOnly {
-		return fmt.Errorf("%w: sheetsync runs with --read-only", cache.ErrReadOnly)
+		return cache.ErrReadOnlyServer
 	}
 	if id == "" || sanitizeName(id) != id {
 		return &cache.ValidationError{Collection: id, Reason: "a collection id names its file, so it may hold only letters, digits, _ and -"}

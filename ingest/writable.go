@@ -19,7 +19,7 @@ import (
 // folder takes new collections at all.
 func (f *Folder) Writable(collection string) error {
 	if f.Loader.ReadOnly {
-		return fmt.Errorf("%w: sheetsync runs with --read-only", cache.ErrReadOnly)
+		return cache.ErrReadOnlyServer
 	}
 	f.mu.Lock()
 	name, ok := f.owners[collection]

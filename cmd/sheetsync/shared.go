@@ -119,7 +119,7 @@ func (s *sharedFolder) Writable(collection string) error {
 		return f.Writable(collection)
 	}
 	if s.m.Config.ReadOnly {
-		return fmt.Errorf("%w: sheetsync runs with --read-only", cache.ErrReadOnly)
+		return cache.ErrReadOnlyServer
 	}
 	return nil
 }
