@@ -65,8 +65,8 @@ func objectName(name string, hash uint64) string {
 // Put stores a file version; one already stored is not stored again. The caller checks that
 // what r gave hashes to hash, and deletes the version when not.
 func (f *Files) Put(ctx context.Context, name string, hash uint64, r io.Reader) error {
-	if !f.nc.IsConnected() {
-		return fmt.Errorf("%w: not connected to NATS", ErrUnavailable) // fail fast, as commits do
+	if err := notConnected(f.nc); err != nil {
+		return err // fail fast, as commits do
 	}
 	obj := objectName(name, hash)
 	if _, err := f.store.GetInfo(ctx, obj); err == nil {

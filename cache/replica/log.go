@@ -205,6 +205,15 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 		jetstream.ErrStreamNotFound, jetstream.ErrStreamNameAlreadyInUse)
 }
 
+// notConnected is the error of a request made while the connection to NATS is not up, nil
+// while it is: requests fail fast rather than wait in the reconnect buffer.
+func notConnected(nc *nats.Conn) error {
+	if st := nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("%w: not connected to NATS (%s)", ErrUnavailable, strings.ToLower(st.String()))
+	}
+	return nil
+}
+
 // Close stops applying messages.
 func (l *Log) Close() {
 	l.mu.Lock()
@@ -296,9 +305,8 @@ func (l *Log) Commit(ctx context.Context, cs cache.ChangeSet) (uint64, error) {
 	if cs.Origin.Replica == "" {
 		cs.Origin.Replica = l.replica
 	}
-	if l.nc.Status() != nats.CONNECTED {
-		// fail fast: a publish would wait in the reconnect buffer for its timeout
-		return 0, fmt.Errorf("%w: not connected to NATS (%s)", ErrUnavailable, strings.ToLower(l.nc.Status().String()))
+	if err := notConnected(l.nc); err != nil {
+		return 0, err // fail fast: a publish would wait in the reconnect buffer for its timeout
 	}
 	l.mu.Lock()
 	if l.halted != nil {
@@ -405,8 +413,8 @@ func (l *Log) conflict(ctx context.Context, collection string, last uint64) erro
 // CatchUp waits until this replica has applied every change of collection the log holds now:
 // a consistent read (spec v3 consistentRead) then sees every write any replica acknowledged.
 func (l *Log) CatchUp(ctx context.Context, collection string) error {
-	if l.nc.Status() != nats.CONNECTED {
-		return fmt.Errorf("%w: not connected to NATS (%s)", ErrUnavailable, strings.ToLower(l.nc.Status().String()))
+	if err := notConnected(l.nc); err != nil {
+		return err
 	}
 	last, err := l.stream.GetLastMsgForSubject(ctx, subjectPrefix+collection)
 	switch {
